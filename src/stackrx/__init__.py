@@ -1,0 +1,3 @@
+"""stackrx: an operations doctor for OpenStack clouds."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from stackrx.cli import main
+
+main()

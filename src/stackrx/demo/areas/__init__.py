@@ -1,0 +1,1 @@
+"""Per-area contributions to the demo cloud: healthy state and planted faults."""
