@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     info = "info"
     low = "low"
     medium = "medium"
@@ -29,7 +29,7 @@ _SEVERITY_RANK = {
 }
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     fail = "fail"
     warn = "warn"
     passed = "pass"
@@ -45,7 +45,7 @@ class Evidence(BaseModel):
     excerpt: str = ""
 
 
-class StepKind(str, Enum):
+class StepKind(StrEnum):
     safe = "SAFE"
     destructive = "DESTRUCTIVE"
 
@@ -86,6 +86,14 @@ class Result(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     remediation: list[RemediationStep] = Field(default_factory=list)
     area: str = ""
+    muted: bool = False
+    mute_reason: str = ""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def key(self) -> str:
+        """Stable finding identity across runs: check, host, resource (baselines, mutes, diffs)."""
+        return f"{self.check_id}|{self.host}|{self.resource}"
 
 
 class HostSummary(BaseModel):
@@ -96,6 +104,10 @@ class HostSummary(BaseModel):
     facts: dict[str, Any] = Field(
         default_factory=dict,
         description="Key derived facts (interfaces, physnets, L3HA states, OVN ids, mounts) for cross-node merges.",
+    )
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="Numeric readings the checks used (conntrack count/max, filesystem use...), for trends.",
     )
 
 

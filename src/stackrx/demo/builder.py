@@ -34,6 +34,7 @@ SOS_PLUGIN: dict[str, tuple[str, str]] = {
     "ps auxwww": ("process", "ps auxwww"),
     "hostname": ("host", "hostname"),
     "date": ("date", "date"),
+    "free": ("memory", "free"),
 }
 
 
@@ -190,9 +191,11 @@ class NodeTree:
             _write(root / "sos_commands" / plugin / mangle(cmd), output)
         for ns, outputs in self.namespaces.items():
             for key, output in outputs.items():
-                variant = {"ip -d address": "ip -d address show", "sysctl -a": "sysctl -a"}[key]
+                variant, plugin_dir = {"ip -d address": ("ip -d address show", "networking/namespaces/" + ns),
+                                       "sysctl -a": ("sysctl -a", "networking/namespaces/" + ns),
+                                       "conntrack -S": ("conntrack -S", "conntrack")}[key]
                 name = mangle(f"ip netns exec {ns} {variant}")
-                _write(root / "sos_commands" / "networking" / "namespaces" / ns / name, output)
+                _write(root / "sos_commands" / plugin_dir / name, output)
         _write(root / "hostname", self.hostname + "\n")
         for path, content in self.files.items():
             _write(root / path, content)

@@ -8,7 +8,7 @@ and all see the same verdict.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from stackrx.sources.base import HostView
 
@@ -31,8 +31,9 @@ class Facts:
             self._cache[key] = hit
         ok, value = hit
         if not ok:
+            assert isinstance(value, Exception)
             raise value
-        return value  # type: ignore[no-any-return]
+        return cast(T, value)
 
     def maybe(self, loader: Callable[..., T], *args: Hashable) -> T | None:
         """Like `get`, but missing evidence is None (for optional corroborating facts)."""

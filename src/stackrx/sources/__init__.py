@@ -28,6 +28,9 @@ def open_target(target: str | None) -> HostView:
     from stackrx.sources.kolla import KollaView, looks_like_kolla
     from stackrx.sources.sosreport import SosReportView, looks_like_sosreport
 
+    # A Kolla host with a sos side bundle is still a Kolla tree: the config mapping matters more.
+    if (path / "etc" / "kolla").is_dir():
+        return KollaView(path)
     if looks_like_sosreport(path):
         return SosReportView(path)
     if looks_like_kolla(path):

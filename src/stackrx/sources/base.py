@@ -132,7 +132,7 @@ class HostView(ABC):
     def collected_at(self) -> datetime | None:
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most views hold nothing to release
         """Release temporary resources (an extracted tarball)."""
 
 

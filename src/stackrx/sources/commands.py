@@ -51,10 +51,9 @@ COMMANDS: dict[str, Command] = {
     c.key: c
     for c in (
         _cmd("sysctl -a", ("sysctl", "-a")),
-        _cmd("ip -d address", ("ip", "-d", "address"), "ip -d address", "ip -d addr", "ip address",
-             root_links=("ip_addr",)),
+        _cmd("ip -d address", ("ip", "-d", "address"), "ip -d address", "ip -d addr", "ip address"),
         _cmd("ip -d link", ("ip", "-d", "link"), "ip -s -d link", "ip -d link", "ip -s -d link show", "ip link"),
-        _cmd("ip -o addr", ("ip", "-o", "addr"), "ip -o addr"),
+        _cmd("ip -o addr", ("ip", "-o", "addr"), "ip -o addr", root_links=("ip_addr",)),
         _cmd("ip route show table all", ("ip", "route", "show", "table", "all")),
         _cmd("ip netns", ("ip", "netns"), "ip netns", "ip netns list"),
         _cmd("ovs-vsctl show", ("ovs-vsctl", "-t", "5", "show"), "ovs-vsctl -t 5 show", "ovs-vsctl show"),
@@ -85,6 +84,7 @@ COMMANDS: dict[str, Command] = {
 NETNS_COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sysctl -a": (("sysctl", "-a"), ("sysctl -a",)),
     "ip -d address": (("ip", "-d", "address"), ("ip -d address show", "ip address show", "ip -d address")),
+    "conntrack -S": (("conntrack", "-S"), ("conntrack -S",)),
 }
 
 COMMAND_TIMEOUT_S = 10.0

@@ -96,11 +96,14 @@ class SosReportView(HostView):
         except (OSError, ValueError):
             return {}
         out: dict[str, str] = {}
-        plugins = data.get("components", {}).get("report", {}).get("plugins", {}) if isinstance(data, dict) else {}
+        plugins: object = data
+        for level in ("components", "report", "plugins"):
+            plugins = plugins.get(level) if isinstance(plugins, dict) else None
         if not isinstance(plugins, dict):
             return {}
         for plugin in plugins.values():
-            for cmd in (plugin or {}).get("commands", []) if isinstance(plugin, dict) else []:
+            commands = plugin.get("commands") if isinstance(plugin, dict) else None
+            for cmd in commands if isinstance(commands, list) else []:
                 if isinstance(cmd, dict) and isinstance(cmd.get("exec"), str) and isinstance(cmd.get("filepath"), str):
                     out[" ".join(mangle(cmd["exec"]).split())] = cmd["filepath"]
         return out
@@ -150,10 +153,12 @@ class SosReportView(HostView):
             raise KeyError(f"unknown namespace command {key!r}")
         for variant in spec[1]:
             name = mangle(f"ip netns exec {namespace} {variant}")
-            for rel in (f"sos_commands/networking/namespaces/{namespace}/{name}", f"sos_commands/networking/{name}"):
-                text = self.read_text(rel)
-                if text is not None:
-                    return text
+            # Networking keeps them under namespaces/<ns>/ (older sos: flat); other plugins (conntrack) flat too.
+            for pattern in (f"sos_commands/*/namespaces/{namespace}/{name}", f"sos_commands/*/{name}"):
+                for rel in self.glob(pattern):
+                    text = self.read_text(rel)
+                    if text is not None:
+                        return text
         return None
 
     # -- identity --------------------------------------------------------------

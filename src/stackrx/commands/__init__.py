@@ -1,0 +1,1 @@
+"""Sub-commands beyond `scan` and `checks`, one module each; each imports only click at module level."""
