@@ -47,6 +47,56 @@ def _cmd(key: str, argv: tuple[str, ...], *sos_variants: str, root_links: tuple[
     return Command(key, argv, _sos_globs(*(sos_variants or (key,))), root_links)
 
 
+def _sos_json(key: str, argv: tuple[str, ...], *variants: str) -> Command:
+    """ceph: sos stores each command as text and again as `--format json-pretty` under `json_output/`
+    (ceph_mon plugin); older sos put the json files beside the text ones. JSON is tried first."""
+    globs: list[str] = []
+    for cmd in (f"{key} --format json-pretty", *variants):
+        m = mangle(cmd)
+        globs += [f"sos_commands/*/json_output/{m}", f"sos_commands/*/{m}"]
+    return Command(key, argv, tuple(globs))
+
+
+# Inputs of the MQ/DB/UPG/STO/CON/TEL/IMG/LOG node checks (sos plugin names checked at sos 5c7e63e:
+# rabbitmq, networking, firewall_tables, ceph_mon, apache, dpkg, rpm, docker, podman, systemd, openstack_*).
+_NODE_CATALOGUE: tuple[Command, ...] = (
+    _cmd("rabbitmqctl report", ("rabbitmqctl", "report")),
+    _cmd("rabbitmqctl status", ("rabbitmqctl", "status")),
+    _cmd("rabbitmqctl cluster_status", ("rabbitmqctl", "cluster_status")),
+    _cmd("ss -ltnup", ("ss", "-ltnup"), "ss -peaonmi", "ss -ltnup", "ss -tulpn"),
+    _cmd("netstat -neopa", ("netstat", "-W", "-neopa"), "netstat -W -neopa", "netstat -neopa",
+         "netstat -tulpn", root_links=("netstat",)),
+    _cmd("iptables -nvL", ("iptables", "-t", "filter", "-nvL"), "iptables -t filter -nvL", "iptables -vnxL",
+         "iptables -nvL"),
+    _cmd("iptables-save", ("iptables-save",), "iptables-save", "iptables-save -c"),
+    _sos_json("ceph health detail", ("ceph", "health", "detail", "--format", "json-pretty"),
+              "ceph health detail"),
+    _sos_json("ceph osd dump", ("ceph", "osd", "dump", "--format", "json-pretty"), "ceph osd dump"),
+    _sos_json("ceph osd pool ls detail", ("ceph", "osd", "pool", "ls", "detail", "--format", "json-pretty"),
+              "ceph osd pool ls detail"),
+    _sos_json("ceph status", ("ceph", "status", "--format", "json-pretty"), "ceph status", "ceph -s"),
+    _cmd("ceph versions", ("ceph", "versions")),
+    _cmd("dpkg -l", ("dpkg-query", "-W", "-f=${db:Status-Abbrev} ${binary:Package} ${Version} ${Architecture}\n"),
+         "dpkg -l", root_links=("installed-debs",)),
+    # sos runs `sh -c 'rpm --nodigest -qa --qf=... | sort -V'` (root link installed-rpms) and the tab
+    # separated package-data; a live host prints the same NVRA + date lines.
+    Command("rpm -qa", ("rpm", "--nodigest", "-qa", "--qf", "%-59{NVRA} %{INSTALLTIME:date}\n"),
+            ("sos_commands/rpm/package-data", "sos_commands/rpm/sh_-c_rpm_--nodigest_-qa*"),
+            ("installed-rpms",)),
+    _cmd("apachectl -M", ("apachectl", "-M"), "apachectl -M", "httpd -M", "apache2ctl -M"),
+    _cmd("docker ps -a", ("docker", "ps", "-a"), "docker ps -a", "podman ps -a"),
+    _cmd("systemctl list-unit-files", ("systemctl", "list-unit-files", "--no-pager"),
+         "systemctl list-unit-files"),
+    # openstack_nova collects `nova-status upgrade check` under this suggested name; the others run live only.
+    _cmd("nova-status upgrade check", ("nova-status", "upgrade", "check")),
+    _cmd("neutron-status upgrade check", ("neutron-status", "upgrade", "check")),
+    _cmd("placement-status upgrade check", ("placement-status", "upgrade", "check")),
+    _cmd("cinder-status upgrade check", ("cinder-status", "upgrade", "check")),
+    _cmd("glance-status upgrade check", ("glance-status", "upgrade", "check")),
+    _cmd("du -sh /var/lib/mongodb", ("du", "-sh", "/var/lib/mongodb/"), "du -sh /var/lib/mongodb/",
+         "du -sh /var/lib/mongodb"),
+)
+
 COMMANDS: dict[str, Command] = {
     c.key: c
     for c in (
@@ -71,11 +121,30 @@ COMMANDS: dict[str, Command] = {
         _cmd("conntrack -S", ("conntrack", "-S")),
         _cmd("dmesg", ("dmesg", "-T"), "dmesg", "dmesg -T"),
         _cmd("ps auxwww", ("ps", "auxwww"), "ps auxwwwm", "ps auxwww", "ps alxwww", root_links=("ps",)),
+        _cmd("ovs-vsctl list bridge", ("ovs-vsctl", "-t", "5", "list", "bridge"), "ovs-vsctl -t 5 list bridge",
+             "ovs-vsctl list bridge", "ovs-vsctl -t 5 list Bridge"),
+        # Central OVN databases (sos ovn_central: `ovn-sbctl --no-leader-only list <table>` per schema table).
+        _cmd("ovn-sbctl list Chassis", ("ovn-sbctl", "--no-leader-only", "list", "Chassis"),
+             "ovn-sbctl --no-leader-only list Chassis", "ovn-sbctl list Chassis"),
+        _cmd("ovn-sbctl list Port_Binding", ("ovn-sbctl", "--no-leader-only", "list", "Port_Binding"),
+             "ovn-sbctl --no-leader-only list Port_Binding", "ovn-sbctl list Port_Binding"),
+        # sos firewall_tables; ebtables is live only (sos collects the nft view of bridge rules instead).
+        _cmd("nft list ruleset", ("nft", "-a", "list", "ruleset"), "nft -a list ruleset", "nft list ruleset"),
+        _cmd("ebtables -L", ("ebtables", "-L"), "ebtables -L"),
+        _cmd("iptables -L", ("iptables", "-t", "filter", "-nvL"), "iptables -t filter -nvL", "iptables -vnxL",
+             "iptables -nvL"),
+        _cmd("iptables-save", ("iptables-save",), "iptables-save"),
+        _cmd("sestatus", ("sestatus",), "sestatus", "sestatus -v"),
+        _cmd("systemctl list-units", ("systemctl", "list-units", "--all", "--no-pager"),
+             "systemctl list-units --all", "systemctl list-units"),
+        # sos rpm plugin: `installed-rpms` root link (NVRA + install date) and package-data (NVRA first).
+        _cmd("rpm -qa", ("rpm", "-qa"), "rpm -qa", "package-data", root_links=("installed-rpms",)),
         _cmd("hostname", ("hostname",), root_links=("hostname",)),
         _cmd("date", ("date", "--utc", "+%Y-%m-%d %H:%M:%S+00:00"), "date", "date --utc",
              root_links=("date",)),
         _cmd("uptime", ("uptime",), root_links=("uptime",)),
         _cmd("free", ("free",), root_links=("free",)),
+        *_NODE_CATALOGUE,
     )
 }
 
