@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System tools the tests drive for real (network namespaces, veth, bridges).
-APT_PACKAGES="iproute2 procps xz-utils bzip2"
+# chromium renders the HTML report; prometheus ships promtool; postgresql backs the history store test.
+APT_PACKAGES="iproute2 procps xz-utils bzip2 chromium prometheus postgresql"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   for pkg in $APT_PACKAGES; do

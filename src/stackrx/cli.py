@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from stackrx.models import ScanReport
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+REPORT_FORMATS = ("table", "json", "html", "sarif", "junit", "csv", "prometheus")
 EXIT_OK, EXIT_ERROR, EXIT_FINDINGS = 0, 1, 3
 
 EPILOG = """\b
@@ -58,8 +59,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command(epilog=EPILOG)
 @click.argument("target", required=False)
 @click.option("--demo", is_flag=True, help="Scan the bundled demo cloud instead of TARGET.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True,
+              help="prometheus writes a node_exporter textfile; html is one offline page.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@click.option("--baseline", type=click.Path(dir_okay=False, exists=True),
+              help="A previous JSON report: show only findings that are not in it.")
+@click.option("--mute", "mute_file", type=click.Path(dir_okay=False, exists=True),
+              help="YAML mute list (check/host/resource patterns, reason, expiry): listed as muted, not counted.")
+@click.option("--store", "store_url", is_flag=False, flag_value="", default=None, metavar="[URL]",
+              help="Keep this run in the history (default SQLite in the data dir; or an SQLAlchemy URL) and add "
+                   "forecast findings.")
 @click.option("--severity", type=click.Choice(SEVERITIES), default="low", show_default=True,
               help="Show findings at or above this severity.")
 @click.option("--only", multiple=True, metavar="IDS", help="Run only these check ids or areas (comma-separated).")
@@ -70,8 +79,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="How far back from the collection time log lines count.")
 @click.option("--all", "show_all", is_flag=True, help="Also list passed and skipped checks in the table.")
 @click.pass_context
-def scan(ctx: click.Context, target: str | None, demo: bool, fmt: str, output: str | None, severity: str,
-         only: tuple[str, ...], skip: tuple[str, ...], fail_on: str, log_window: int, show_all: bool) -> None:
+def scan(ctx: click.Context, target: str | None, demo: bool, fmt: str, output: str | None, baseline: str | None,
+         mute_file: str | None, store_url: str | None, severity: str, only: tuple[str, ...], skip: tuple[str, ...],
+         fail_on: str, log_window: int, show_all: bool) -> None:
     """Scan a node (or the demo cloud) and report findings with evidence."""
     from stackrx.errors import UsageError
     from stackrx.runner import run_scan
@@ -81,10 +91,32 @@ def scan(ctx: click.Context, target: str | None, demo: bool, fmt: str, output: s
     try:
         report = run_scan(target, demo=demo, only=_split(only), skip=_split(skip), log_window_days=log_window,
                           debug=ctx.obj["debug"], progress=sys.stderr.isatty() and fmt == "table")
+        report = postprocess(report, baseline=baseline, mute_file=mute_file, store_url=store_url)
     except UsageError as exc:
         _die(str(exc))
     _emit(report, fmt, output, severity, show_all)
     sys.exit(exit_code(report, fail_on))
+
+
+def postprocess(report: ScanReport, *, baseline: str | None, mute_file: str | None,
+                store_url: str | None) -> ScanReport:
+    """History first (so it keeps everything), then forecasts, baseline and mutes."""
+    if store_url is not None:
+        from stackrx.history.store import store_run
+        from stackrx.history.trend import forecast_results
+
+        store_run(report, store_url or None)
+        forecasts = forecast_results(store_url or None, [h.name for h in report.hosts])
+        report = report.model_copy(update={"results": [*report.results, *forecasts]})
+    if baseline:
+        from stackrx.report.baseline import apply_baseline
+
+        report = apply_baseline(report, baseline)
+    if mute_file:
+        from stackrx.report.mute import apply_mutes
+
+        report = apply_mutes(report, mute_file)
+    return report
 
 
 def exit_code(report: ScanReport, fail_on: str) -> int:
@@ -92,26 +124,21 @@ def exit_code(report: ScanReport, fail_on: str) -> int:
 
     threshold = Severity(fail_on).rank
     for r in report.results:
-        if r.status in (Status.fail, Status.warn) and r.severity.rank >= threshold:
+        if r.status in (Status.fail, Status.warn) and r.severity.rank >= threshold and not r.muted:
             return EXIT_FINDINGS
     return EXIT_OK
 
 
 def _emit(report: ScanReport, fmt: str, output: str | None, severity: str, show_all: bool) -> None:
-    if fmt == "json":
-        text = report.model_dump_json(indent=2) + "\n"
-        if output:
-            Path(output).write_text(text)
-        else:
-            click.echo(text, nl=False)
-        return
-    from stackrx.report.table import render_table
+    if fmt == "table" and not output:
+        from stackrx.report.table import render_table
 
-    if output:
-        with open(output, "w") as fh:
-            render_table(report, fh, min_severity=severity, show_all=show_all, color=False)
-    else:
         render_table(report, sys.stdout, min_severity=severity, show_all=show_all, color=None)
+        return
+    from stackrx.commands.report import write_output
+    from stackrx.report.formats import render
+
+    write_output(render(report, fmt, min_severity=severity, show_all=show_all), output)
 
 
 @cli.group()
@@ -193,6 +220,19 @@ def demo_cmd(dest: str) -> None:
 
     for node in build_demo_cloud(Path(dest)):
         click.echo(str(node))
+
+
+def _add_subcommands() -> None:
+    from stackrx.commands.diff import diff_cmd
+    from stackrx.commands.fix import fix_cmd
+    from stackrx.commands.report import report_cmd
+    from stackrx.commands.trend import trend_cmd
+
+    for command in (report_cmd, diff_cmd, trend_cmd, fix_cmd):
+        cli.add_command(command)
+
+
+_add_subcommands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

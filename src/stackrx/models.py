@@ -59,7 +59,7 @@ class RemediationStep(BaseModel):
 class CheckMeta(BaseModel):
     """Everything an operator reads about a check; validated when the check registers."""
 
-    id: str = Field(pattern=r"^[A-Z]{2,4}-F?\d{3}$")
+    id: str = Field(pattern=r"^[A-Z]{2,4}-(?:\d{3}|[FT]\d{2})$", description="NET-001; fleet F01; trend T01")
     title: str
     severity: Severity
     area: str

@@ -50,3 +50,14 @@ def redact(text: str) -> str:
     text = _FLAG.sub(_mask_kv, text)
     text = _KEY_VALUE.sub(_mask_kv, text)
     return _GAAAA.sub(MASK, text)
+
+
+def redact_tree(value: object) -> object:
+    """Redact every string inside JSON-like data (host facts), keys included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_tree(v) for v in value]
+    return value

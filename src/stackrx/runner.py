@@ -9,14 +9,14 @@ import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from stackrx import __version__
 from stackrx.engine import RegisteredCheck, ScanOptions, load_all_checks, redact_result, run_check, select_checks
 from stackrx.errors import MissingEvidence, ParseError, UsageError
 from stackrx.facts import Facts
 from stackrx.models import HostSummary, Result, ScanReport
-from stackrx.redact import redact
+from stackrx.redact import redact, redact_tree
 from stackrx.sources import open_target
 from stackrx.sources.base import HostView
 
@@ -49,7 +49,8 @@ def host_summary(view: HostView, facts: Facts) -> HostSummary:
         merged.update(part)
     when = view.collected_at()
     return HostSummary(name=view.hostname(), kind=view.kind, target=redact(view.target),
-                       collected_at=when.isoformat() if when else None, facts=merged, metrics=metrics)
+                       collected_at=when.isoformat() if when else None,
+                       facts=cast(dict[str, Any], redact_tree(merged)), metrics=metrics)
 
 
 def scan_view(view: HostView, checks: list[RegisteredCheck], options: ScanOptions) -> tuple[HostSummary, list[Result]]:

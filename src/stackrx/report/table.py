@@ -54,11 +54,15 @@ def render_table(report: ScanReport, out: TextIO, *, min_severity: str = "low", 
         for r in rows:
             ev = r.evidence[0] if r.evidence else None
             where = f"{ev.source}:{ev.line}" if ev and ev.line else (ev.source if ev else "")
-            table.add_row(Text(r.severity.value, style=_SEV_STYLE[r.severity.value]), r.check_id,
-                          Text(r.status.value, style=_STATUS_STYLE[r.status.value]), r.message, where)
+            status = Text(f"{r.status.value} (muted)", style="dim") if r.muted else Text(
+                r.status.value, style=_STATUS_STYLE[r.status.value])
+            message = f"{r.message}  [muted: {r.mute_reason}]" if r.muted else r.message
+            table.add_row(Text(r.severity.value, style=_SEV_STYLE[r.severity.value]), r.check_id, status, message,
+                          where)
         console.print(table)
     totals = Counter((r.status.value, r.severity.value) for r in report.results
-                     if r.status in (Status.fail, Status.warn))
+                     if r.status in (Status.fail, Status.warn) and not r.muted)
+    muted = sum(1 for r in report.results if r.muted)
     sev_counts: Counter[str] = Counter()
     for (_status, sev), n in totals.items():
         sev_counts[sev] += n
@@ -66,6 +70,7 @@ def render_table(report: ScanReport, out: TextIO, *, min_severity: str = "low", 
     errors = sum(1 for r in report.results if r.status is Status.error)
     console.print(f"\n{len(report.hosts)} host(s), {len(report.results)} results: "
                   f"{summary or 'no findings'}" + (f", {errors} check error(s)" if errors else "")
+                  + (f", {muted} muted" if muted else "")
                   + ".  `stackrx checks show ID` explains a check and its fix.")
 
 
