@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System tools the tests drive for real (network namespaces, veth, bridges).
-# chromium renders the HTML report; prometheus ships promtool; postgresql backs the history store test.
-APT_PACKAGES="iproute2 procps xz-utils bzip2 chromium prometheus postgresql"
+# chromium renders the HTML report; prometheus ships promtool; postgresql backs the history store test;
+# openssh-server runs the loopback fleet hosts; mariadb-server + galera-4 (+ rsync/socat for SST) the DB tests.
+APT_PACKAGES="iproute2 procps xz-utils bzip2 chromium prometheus postgresql openssh-server mariadb-server galera-4
+  rsync socat"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   for pkg in $APT_PACKAGES; do

@@ -21,13 +21,17 @@ fi
 
 rm -rf "$VENV"
 PY="${PYTHON:-$(command -v python3)}"
+# Nothing caps cryptography, and only old pyOpenSSL releases (22.x) leave it unbounded, so a resolver that takes
+# the newest cryptography pairs it with a pyOpenSSL that fails at import ('lib' has no attribute GEN_EMAIL),
+# which eventlet and so every OpenStack service imports. A floor on pyOpenSSL makes it pick a matching pair.
+OPENSSL_FLOOR="pyOpenSSL>=24"
 if command -v uv >/dev/null 2>&1; then
   uv venv --quiet --python "$PY" "$VENV" >&2
   # PyMySQL is nova's MySQL driver but not one of its requirements.
-  uv pip install --quiet --python "$VENV/bin/python" "nova==$NOVA_VERSION" PyMySQL >&2
+  uv pip install --quiet --python "$VENV/bin/python" "nova==$NOVA_VERSION" PyMySQL "$OPENSSL_FLOOR" >&2
 else
   "$PY" -m venv "$VENV" >&2
-  "$VENV/bin/pip" install --quiet "nova==$NOVA_VERSION" PyMySQL >&2
+  "$VENV/bin/pip" install --quiet "nova==$NOVA_VERSION" PyMySQL "$OPENSSL_FLOOR" >&2
 fi
 "$VENV/bin/nova-manage" --version >&2
 touch "$VENV/.complete"

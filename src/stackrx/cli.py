@@ -223,12 +223,15 @@ def demo_cmd(dest: str) -> None:
 
 
 def _add_subcommands() -> None:
+    from stackrx.commands.cloud import cloud
+    from stackrx.commands.db import db
     from stackrx.commands.diff import diff_cmd
     from stackrx.commands.fix import fix_cmd
+    from stackrx.commands.fleet import fleet
     from stackrx.commands.report import report_cmd
     from stackrx.commands.trend import trend_cmd
 
-    for command in (report_cmd, diff_cmd, trend_cmd, fix_cmd):
+    for command in (fleet, cloud, db, report_cmd, diff_cmd, trend_cmd, fix_cmd):
         cli.add_command(command)
 
 

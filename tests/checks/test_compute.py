@@ -4,7 +4,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import failing, scan_dir, scan_tree, statuses
+from testkit import failing, scan_dir, scan_tree, statuses
+
 from stackrx.demo.areas import compute as demo
 from stackrx.demo.builder import Interface, NodeTree
 from stackrx.engine import load_all_checks, scan_host, select_checks

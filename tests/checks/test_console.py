@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import failing, scan_dir, scan_tree
+from testkit import failing, scan_dir, scan_tree
+
 from stackrx.demo.areas import compute as demo
 from stackrx.demo.builder import Interface, NodeTree
 from stackrx.models import Severity, Status

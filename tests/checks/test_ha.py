@@ -4,7 +4,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import failing, scan_dir, scan_tree
+from testkit import failing, scan_dir, scan_tree
+
 from stackrx.demo.areas import ovn_ha
 from stackrx.demo.builder import Interface, NodeTree, render_ip_address
 from stackrx.models import Severity, Status

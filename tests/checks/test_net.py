@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testkit import failing, scan_dir, scan_tree
 
-from conftest import failing, scan_dir, scan_tree
 from stackrx.checks.net import kernel_default_conntrack
 from stackrx.demo.areas import net as demo_net
 from stackrx.demo.builder import Interface, NodeTree, render_sysctl

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testkit import REALDATA, failing, scan_dir, scan_tree
 
-from conftest import REALDATA, failing, scan_dir, scan_tree
 from stackrx.checks.ovn import edit_distance, parse_remote
 from stackrx.demo.areas import ovn_ha
 from stackrx.demo.builder import Interface, NodeTree

@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testkit import REALDATA, failing, scan_dir, scan_tree
 
-from conftest import REALDATA, failing, scan_dir, scan_tree
 from stackrx.demo.areas import compute as demo
 from stackrx.demo.builder import NodeTree
 from stackrx.models import Severity, Status

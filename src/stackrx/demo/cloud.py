@@ -32,7 +32,7 @@ NODES: tuple[DemoNode, ...] = (
     DemoNode("controller-1", "controller", "10.0.0.10", ("TEL-001", "STO-003")),
     DemoNode("network-1", "network", "10.0.0.21", ("HA-001", "NET-001", "SEC-001"), twin="network-2"),
     DemoNode("network-2", "network", "10.0.0.22", ()),
-    DemoNode("compute-1", "compute", "10.0.0.31", ("CMP-001", "CMP-002", "CON-003", "NET-003", "OVN-001"),
+    DemoNode("compute-1", "compute", "10.0.0.31", ("CMP-001", "CMP-002", "CON-003", "NET-003", "NET-006", "OVN-001"),
              twin="compute-3"),
     DemoNode("compute-2", "compute", "10.0.0.32", ("NET-004", "NET-005", "OVN-003"), twin="compute-3"),
     DemoNode("compute-3", "compute", "10.0.0.33", ()),

@@ -7,18 +7,21 @@ Discovery (paths are logical, relative to the node root):
   counting it four times would turn one event into a storm.
 - daemons via syslog (keepalived, dnsmasq): the first of `syslog*`, `messages*`, the journal.
 - service logs: `var/log/<svc>/`, TripleO `var/log/containers/<svc>/`, kolla `var/log/kolla/<svc>/` and the
-  `kolla_logs` volume, Sunbeam's snap log dir; libvirt (`var/log/libvirt/**`), Open vSwitch, OVN,
+  `kolla_logs` volume, Sunbeam's snap log dir; libvirt (`var/log/libvirt/`, `qemu/`), Open vSwitch, OVN,
   MySQL/MariaDB, RabbitMQ. Rotations (`.1`, `.2.gz`, `-20220210`) are read oldest first.
 
 Timestamps: oslo/ISO 8601 (`2022-02-10 16:19:17.123`, `...T...Z`, `+0000`, MariaDB's space-padded hour),
 syslog (`Feb 10 16:19:17`, year taken from the collection time, a date in the future means last year),
 old MySQL (`161109  9:25:42`), RabbitMQ reports, `dmesg -T` (`[Thu Feb 10 16:19:17 2022]`) and kernel
-`[seconds]` since boot (boot = collection time − uptime; without an uptime the timestamp stays None).
-Stamps without a zone are taken in the collection time's zone. A line older than `collected_at − window` is
-out of the window; a line without a timestamp is in it.
+`[seconds]` since boot (boot = collection time − uptime from `proc/uptime` or `uptime`; without one the
+timestamp stays None). Stamps without a zone are taken in the collection time's zone. A line without a
+timestamp of its own (a traceback or command-line continuation) takes the one of the closest line above it.
+A line older than `collected_at − window` is out of the window; a line with no timestamp at all is in it.
 
-Per signature the result keeps the first and last `KEEP` in-window hits plus exact counts, so memory does
-not grow with the logs. Checks that need every hit (rates per MAC, per router) use `iter_hits`.
+Per signature the result keeps the first and last `KEEP` in-window hits (and the last `KEEP` older ones)
+plus exact counts, so memory does not grow with the logs. Checks that need every hit (rates per MAC, per
+router) use `iter_hits`. A chunk whose first and last lines are both well inside or well outside the window
+is judged as a whole; big plain files are split between forked processes.
 """
 
 from __future__ import annotations
@@ -136,7 +139,9 @@ def _order(path: str) -> tuple[str, int, str]:
 def _log_files(view: HostView, patterns: Iterable[str]) -> list[str]:
     found: set[str] = set()
     for pattern in patterns:
-        for path in view.glob(pattern):
+        # sos keeps only the tail of a big log, as sos_strings/<plugin>/var.log.syslog.tailed
+        tailed = "sos_strings/*/" + pattern.replace("/", ".") + ".tailed"
+        for path in (*view.glob(pattern), *view.glob(tailed)):
             if path.endswith(_NOT_LOGS) or view.is_dir(path):
                 continue
             found.add(path)

@@ -435,8 +435,8 @@ class _Plan:
     pattern: str  # the single-line regex the scan looks for
     hs_text: str  # hyperscan-ready rewrite
     exact: bool  # a hyperscan report alone proves the line matches `pattern`
-    literal: bytes | None  # a substring every matching line contains (the pre-filter when there is one)
-    pure: bool  # the pattern is nothing but that literal
+    literals: tuple[bytes, ...]  # every matching line contains one of them (the pre-filter, when any)
+    pure: bool  # the pattern is nothing but its one literal
     chunk_regex: re.Pattern[bytes]  # newline-safe regex for chunk-wide search when there is no literal
     confirm: re.Pattern[bytes]  # the line-level truth, MULTILINE so it can run on buf[start:end] in place
 
@@ -445,28 +445,63 @@ def _plan(index: int, sig: Signature) -> _Plan:
     pattern = sig.start if sig.block and sig.start else sig.regex
     caseless = re.IGNORECASE if "caseless" in sig.flags else 0
     confirm = re.compile(pattern.encode(), re.MULTILINE | caseless)
+    strings: list[str] = []
     pure = False
     try:
         alts = _parse(pattern)
         trimmed = [_trim(_trim(seq, True), False) or seq for seq in alts]
         hs_text, exact = _render(trimmed)
-        literal_runs = _literals(alts[0]) if len(alts) == 1 else []
-        pure = len(alts) == 1 and all(n.kind == "lit" and n.lo == n.hi == 1 for n in _flatten(alts[0]))
+        strings = [] if caseless else _mandatory_strings(alts) or []
+        pure = len(alts) == 1 and bool(strings) and strings == [_unescape(alts[0])]
     except _Unsupported:
         hs_text = re.sub(r"\(\?P<\w+>", "(?:", pattern)
         exact = False
-        literal_runs = []
-    # Spaces at either end of a pre-filter literal make hyperscan's literal matcher several times busier
-    # (space is the commonest byte in a log); the run without them is still mandatory.
-    best = max((run.strip(" \t") for run in literal_runs), key=len, default="")
-    pure = pure and len(literal_runs) == 1 and best == literal_runs[0]
-    literal = best.encode() if len(best) >= 4 and not caseless else None
     try:
         chunk_regex = re.compile(hs_text.encode(), re.MULTILINE | caseless)
     except re.error:
         chunk_regex = confirm
         exact = False
-    return _Plan(index, pattern, hs_text, exact, literal, pure and literal is not None, chunk_regex, confirm)
+    literals = tuple(dict.fromkeys(s.encode() for s in strings))
+    return _Plan(index, pattern, hs_text, exact, literals, pure, chunk_regex, confirm)
+
+
+_MIN_LITERAL = 4
+
+
+def _mandatory_strings(alts: list[list[_Node]]) -> list[str] | None:
+    """Literals such that every match contains at least one of them (one or more per alternative)."""
+    out: list[str] = []
+    for seq in alts:
+        best = _best_strings(seq)
+        if best is None:
+            return None
+        out.extend(best)
+    return out
+
+
+def _best_strings(seq: list[_Node]) -> list[str] | None:
+    # Spaces at either end of a pre-filter literal make hyperscan's literal matcher several times busier
+    # (space is the commonest byte in a log); the run without them is still mandatory.
+    single = max((run.strip(" \t") for run in _literals(seq)), key=len, default="")
+    if len(single) >= 2 * _MIN_LITERAL:
+        return [single]  # one long literal beats a set of alternatives: fewer entries, fewer false hits
+    options = [[single]] if len(single) >= _MIN_LITERAL else []
+    for node in _flatten(seq):
+        if node.kind == "group" and node.lo >= 1 and len(node.alts) > 1:
+            inner = _mandatory_strings(node.alts)
+            if inner:
+                options.append(inner)
+    if not options:
+        return None
+    return max(options, key=lambda option: (min(map(len, option)), -len(option)))
+
+
+def _unescape(seq: list[_Node]) -> str:
+    """The text a pattern made only of literals matches ('' when it has anything else)."""
+    flat = _flatten(seq)
+    if not all(n.kind == "lit" and n.lo == n.hi == 1 for n in flat):
+        return ""
+    return "".join(n.char for n in flat)
 
 
 def _pcre_literal(literal: bytes) -> str:
@@ -525,8 +560,6 @@ class Scanner:
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.signatures = tuple(signatures) if signatures is not None else default_signatures()
-        if len(self.signatures) >= _ID_SPACE:
-            raise SignatureError(f"at most {_ID_SPACE - 1} signatures")
         self.chunk_bytes = max(chunk_bytes, 4096)
         self.plans = [_plan(i, s) for i, s in enumerate(self.signatures)]
         self.index = {s.id: i for i, s in enumerate(self.signatures)}
@@ -546,6 +579,8 @@ class Scanner:
         else:
             self._re_plans = list(self.plans)
         self._order += self._re_plans
+        if len(self._order) > _ID_MASK:
+            raise SignatureError(f"too many scan patterns ({len(self._order)}, at most {_ID_MASK})")
         first_re = len(self._order) - len(self._re_plans)
         self._pid_sig = [p.sig for p in self._order]
         self._pid_exact = [p.exact and i < first_re for i, p in enumerate(self._order)]
@@ -565,8 +600,9 @@ class Scanner:
             base = _hs.HS_FLAG_MULTILINE
             if "caseless" in self.signatures[plan.sig].flags:
                 base |= _hs.HS_FLAG_CASELESS
-            if plan.literal is not None:
-                entries.append((replace(plan, hs_text=_pcre_literal(plan.literal), exact=plan.pure), "", base))
+            if plan.literals:
+                entries += [(replace(plan, hs_text=_pcre_literal(lit), exact=plan.pure), "", base)
+                            for lit in plan.literals]
             else:
                 entries.append((plan, plan.hs_text, base))
         try:
@@ -745,16 +781,16 @@ class Scanner:
 
     @staticmethod
     def _re_reports(pid: int, plan: _Plan, buf: bytearray, stop: int, reports: list[int]) -> None:
-        if plan.literal is not None:
-            lit = plan.literal
-            step = len(lit)
-            pos = buf.find(lit, 0, stop)
-            while pos >= 0:
-                reports.append((pos + step) << _ID_BITS | pid)
-                nl = buf.find(b"\n", pos + step, stop)
-                if nl < 0:
-                    break
-                pos = buf.find(lit, nl + 1, stop)
+        if plan.literals:
+            for lit in plan.literals:
+                step = len(lit)
+                pos = buf.find(lit, 0, stop)
+                while pos >= 0:
+                    reports.append((pos + step) << _ID_BITS | pid)
+                    nl = buf.find(b"\n", pos + step, stop)
+                    if nl < 0:
+                        break
+                    pos = buf.find(lit, nl + 1, stop)
             return
         pos = 0
         search = plan.chunk_regex.search
@@ -771,7 +807,6 @@ class Scanner:
 
 
 _ID_BITS = 12
-_ID_SPACE = 1 << (_ID_BITS - 1)
 _ID_MASK = (1 << _ID_BITS) - 1
 
 

@@ -93,8 +93,13 @@ _NODE_CATALOGUE: tuple[Command, ...] = (
     _cmd("placement-status upgrade check", ("placement-status", "upgrade", "check")),
     _cmd("cinder-status upgrade check", ("cinder-status", "upgrade", "check")),
     _cmd("glance-status upgrade check", ("glance-status", "upgrade", "check")),
+    _cmd("neutron-db-manage current", ("neutron-db-manage", "current")),
+    _cmd("neutron-db-manage heads", ("neutron-db-manage", "heads")),
     _cmd("du -sh /var/lib/mongodb", ("du", "-sh", "/var/lib/mongodb/"), "du -sh /var/lib/mongodb/",
          "du -sh /var/lib/mongodb"),
+    # Live only (sos's mongodb plugin runs no query): legacy Ceilometer's database sizes.
+    _cmd("mongo ceilometer stats", ("mongo", "--quiet", "--eval",
+                                    'printjson(db.getSiblingDB("ceilometer").stats())')),
 )
 
 COMMANDS: dict[str, Command] = {
@@ -131,14 +136,9 @@ COMMANDS: dict[str, Command] = {
         # sos firewall_tables; ebtables is live only (sos collects the nft view of bridge rules instead).
         _cmd("nft list ruleset", ("nft", "-a", "list", "ruleset"), "nft -a list ruleset", "nft list ruleset"),
         _cmd("ebtables -L", ("ebtables", "-L"), "ebtables -L"),
-        _cmd("iptables -L", ("iptables", "-t", "filter", "-nvL"), "iptables -t filter -nvL", "iptables -vnxL",
-             "iptables -nvL"),
-        _cmd("iptables-save", ("iptables-save",), "iptables-save"),
         _cmd("sestatus", ("sestatus",), "sestatus", "sestatus -v"),
         _cmd("systemctl list-units", ("systemctl", "list-units", "--all", "--no-pager"),
              "systemctl list-units --all", "systemctl list-units"),
-        # sos rpm plugin: `installed-rpms` root link (NVRA + install date) and package-data (NVRA first).
-        _cmd("rpm -qa", ("rpm", "-qa"), "rpm -qa", "package-data", root_links=("installed-rpms",)),
         _cmd("hostname", ("hostname",), root_links=("hostname",)),
         _cmd("date", ("date", "--utc", "+%Y-%m-%d %H:%M:%S+00:00"), "date", "date --utc",
              root_links=("date",)),

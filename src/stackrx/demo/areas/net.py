@@ -196,6 +196,13 @@ def vlan_on_vlan(node: NodeTree) -> None:
     ])
 
 
+def bridge_forwards_guest_bpdus(node: NodeTree) -> None:
+    """The 'Valentine's day' tale: a Linux bridge with STP off joins instance taps to a physical uplink, so a
+    guest's BPDU reaches a switch port with BPDU guard. The double-VLAN bridge is such a bridge already."""
+    if _iface(node, "br100") is None:
+        vlan_on_vlan(node)
+
+
 def _uplink(node: NodeTree) -> Interface:
     """eth1, the physnet1 uplink in br-ex; planted on a node without OVS, the provider bridge comes too."""
     eth1 = _iface(node, "eth1")
@@ -229,5 +236,6 @@ FAULTS: dict[str, Callable[[NodeTree], None]] = {
     "NET-003": vlan_on_vlan,
     "NET-004": uplink_mtu_too_small,
     "NET-005": address_on_bridge_port,
+    "NET-006": bridge_forwards_guest_bpdus,
     "SEC-001": proxy_arp_on_uplink,
 }

@@ -1,0 +1,1 @@
+"""Cloud-level sources: the OpenStack APIs and the service databases."""
