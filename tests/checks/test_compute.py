@@ -4,13 +4,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from testkit import failing, scan_dir, scan_tree, statuses
-
 from stackrx.demo.areas import compute as demo
 from stackrx.demo.builder import Interface, NodeTree
 from stackrx.engine import load_all_checks, scan_host, select_checks
 from stackrx.models import Severity, Status
 from stackrx.sources.base import HostView, Text
+from testkit import failing, scan_dir, scan_tree, statuses
 
 COLLECTED = "Tue Dec  1 09:00:00 UTC 2026"
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC).timestamp()

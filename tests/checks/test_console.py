@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testkit import failing, scan_dir, scan_tree
-
 from stackrx.demo.areas import compute as demo
 from stackrx.demo.builder import Interface, NodeTree
 from stackrx.models import Severity, Status
+from testkit import failing, scan_dir, scan_tree
 
 GIB = 1024**3
 MIB = 1024**2

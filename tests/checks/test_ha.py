@@ -4,11 +4,10 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from testkit import failing, scan_dir, scan_tree
-
 from stackrx.demo.areas import ovn_ha
 from stackrx.demo.builder import Interface, NodeTree, render_ip_address
 from stackrx.models import Severity, Status
+from testkit import failing, scan_dir, scan_tree
 
 RID = "0b7c1e2d-3f4a-4b5c-8d6e-7f8091a2b3c4"
 HA_CONFS = "var/lib/neutron/ha_confs"

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testkit import failing, scan_dir, scan_tree
-
 from stackrx.demo.builder import NodeTree
 from stackrx.models import Result, Severity, Status
+from testkit import failing, scan_dir, scan_tree
 
 COLLECTED = "Tue Dec  1 09:00:00 UTC 2026"
 HA_CONFS = "var/lib/neutron/ha_confs"

@@ -3,12 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testkit import failing, scan_dir, scan_tree
 
 from stackrx.checks.net import kernel_default_conntrack
 from stackrx.demo.areas import net as demo_net
 from stackrx.demo.builder import Interface, NodeTree, render_sysctl
 from stackrx.models import Severity, Status
+from testkit import failing, scan_dir, scan_tree
 
 COLLECTED = "Tue Dec  1 09:00:00 UTC 2026"
 GIB = 1024**3

@@ -4,13 +4,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testkit import failing, scan_dir, scan_tree
 
 from stackrx.checks import net_extra
 from stackrx.demo.builder import Interface, NodeTree, render_ip_link
 from stackrx.engine import load_all_checks, scan_host, select_checks
 from stackrx.models import Result, Severity, Status
 from stackrx.sources.base import HostView, Text
+from testkit import failing, scan_dir, scan_tree
 
 COLLECTED = "Tue Dec  1 09:00:00 UTC 2026"
 PS_HEADER = "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n"

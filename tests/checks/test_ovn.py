@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testkit import REALDATA, failing, scan_dir, scan_tree
 
 from stackrx.checks.ovn import edit_distance, parse_remote
 from stackrx.demo.areas import ovn_ha
@@ -13,6 +12,7 @@ from stackrx.demo.builder import Interface, NodeTree
 from stackrx.engine import load_all_checks, scan_host, select_checks
 from stackrx.models import Result, Severity, Status
 from stackrx.sources.sosreport import SosReportView
+from testkit import REALDATA, failing, scan_dir, scan_tree
 
 SUNBEAM = REALDATA / "hotsos" / "sunbeam-hypervisor-sosreport"
 PS_HEADER = "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n"

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testkit import failing, scan_dir, scan_tree
-
 from stackrx.demo.areas import net as demo_net
 from stackrx.demo.builder import Interface, NodeTree
 from stackrx.models import Severity, Status
+from testkit import failing, scan_dir, scan_tree
 
 COLLECTED = "Tue Dec  1 09:00:00 UTC 2026"
 

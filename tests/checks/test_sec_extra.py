@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testkit import failing, scan_dir, scan_tree
 
 from stackrx.demo.builder import Interface, NodeTree
 from stackrx.models import Result, Severity, Status
+from testkit import failing, scan_dir, scan_tree
 
 COLLECTED = "Tue Dec  1 09:00:00 UTC 2026"
 PS_HEADER = "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n"

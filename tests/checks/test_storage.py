@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testkit import failing, scan_dir, scan_tree
-
 from stackrx.demo.areas import compute as demo
 from stackrx.demo.builder import Interface, NodeTree
 from stackrx.models import Severity, Status
+from testkit import failing, scan_dir, scan_tree
 
 HEADER = "Filesystem     1K-blocks     Used Available Use% Mounted on\n"
 IHEADER = "Filesystem      Inodes  IUsed   IFree IUse% Mounted on\n"

@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testkit import REALDATA, failing, scan_dir, scan_tree
 
 from stackrx.demo.areas import compute as demo
 from stackrx.demo.builder import NodeTree
 from stackrx.models import Severity, Status
+from testkit import REALDATA, failing, scan_dir, scan_tree
 
 LEGACY_MONGO = """[DEFAULT]
 meter_dispatchers = database

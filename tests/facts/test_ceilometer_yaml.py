@@ -3,13 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testkit import REALDATA
 
 from stackrx.demo.builder import NodeTree
 from stackrx.errors import ParseError
 from stackrx.facts.ceilometer_yaml import load_polling, parse_pipeline, parse_polling
 from stackrx.sources.base import Text
 from stackrx.sources.sosreport import SosReportView
+from testkit import REALDATA
 
 PIPELINE_OLD = """---
 sources:

@@ -3,13 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testkit import REALDATA
 
 from stackrx.demo.builder import NodeTree
 from stackrx.errors import MissingEvidence, ParseError
 from stackrx.facts.galera import load_galera_config, load_my_cnf, parse_grastate, parse_gvwstate, parse_my_cnf
 from stackrx.sources.base import Text
 from stackrx.sources.sosreport import SosReportView
+from testkit import REALDATA
 
 GALERA = """[mysqld]
 bind-address = 0.0.0.0   # all interfaces

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from testkit import COMPUTE4
 
 from stackrx.demo.builder import NodeTree
 from stackrx.errors import MissingEvidence, ParseError
@@ -17,6 +16,7 @@ from stackrx.facts.packages import (
 )
 from stackrx.sources.base import Text
 from stackrx.sources.sosreport import SosReportView
+from testkit import COMPUTE4
 
 DPKG = """Desired=Unknown/Install/Remove/Purge/Hold
 | Status=Not/Inst/Conf-files/Unpacked/halF-conf/Half-inst/trig-aWait/Trig-pend

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from testkit import REALDATA
 
 from stackrx.errors import ParseError
 from stackrx.facts.rabbitmq import load_rabbitmq, parse_rabbitmqctl
 from stackrx.sources.base import Text
 from stackrx.sources.sosreport import SosReportView
+from testkit import REALDATA
 
 RABBIT = REALDATA / "hotsos" / "rabbitmq-sosreport"
 
