@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -70,11 +71,18 @@ def node_roles(ctx: CheckContext, ini: IniFile) -> Roles:
     return Roles(compute, spice, spice_running, novnc, novnc_running)
 
 
-def _local_addresses(ctx: CheckContext) -> set[str] | None:
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def _local_addresses(ctx: CheckContext) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address] | None:
     links = ctx.facts.maybe(load_links)
     if links is None:
         return None
-    return {a.address for _l, a in links.addresses()}
+    return {ip for _l, a in links.addresses() if (ip := _ip(a.address)) is not None}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -189,7 +197,8 @@ def _compute_side(ctx: CheckContext, ini: IniFile, spice: IniValue | None, spice
     if client in LOOPBACK:
         ctx.fail(f"[spice] server_proxyclient_address = {client}: the proxy is told to reach guests on loopback",
                  severity=Severity.high, resource="spice.server_proxyclient_address", evidence=[client_ev])
-    elif local is not None and re.fullmatch(r"[\d.]+|[0-9a-fA-F:]+", client) and client not in local:
+    # A host name cannot be compared with the interface list; IPv6 spellings are compared normalised.
+    elif local is not None and (ip := _ip(client)) is not None and ip not in local:
         ctx.fail(f"[spice] server_proxyclient_address = {client} is not an address of this node",
                  severity=Severity.high, resource="spice.server_proxyclient_address", evidence=[client_ev])
     host = urlsplit(url).hostname or ""
@@ -215,7 +224,7 @@ def _proxy_side(ctx: CheckContext, ini: IniFile, roles: Roles) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 OUTSIDER = "203.0.113.77"
-_QEMU = re.compile(r"qemu-kvm|qemu-system-|qemu-kvm")
+_QEMU = re.compile(r"qemu-kvm|qemu-system-")
 
 
 @dataclass(frozen=True)
@@ -240,6 +249,14 @@ def _proxies(ini: IniFile, roles: Roles) -> list[Proxy]:
         if port.isdigit():
             out.append(Proxy("nova-novncproxy", host, int(port), roles.novnc_proxy_running, [host_ev, port_ev]))
     return out
+
+
+def _guest_consoles(ctx: CheckContext, ini: IniFile) -> bool:
+    """Guests run here with a VNC or SPICE display, so the lack of a listener list hides their ports."""
+    table = ctx.facts.maybe(load_processes)
+    if table is None or not table.matching(_QEMU):
+        return False
+    return _vnc_enabled(ini)[0] or as_bool(ini.get("spice", "enabled"), False)
 
 
 def _serves(listener: Listener, host: str) -> bool:
@@ -295,6 +312,9 @@ def console_proxy_reachable(ctx: CheckContext) -> None:
     qemu = [item for item in listeners.listeners if item.process and _QEMU.search(item.process)] \
         if listeners is not None else []
     if not proxies and not (roles.compute and qemu):
+        if listeners is None and roles.compute and _guest_consoles(ctx, ini):
+            raise MissingEvidence("sos_commands/networking/ss_-peaonmi or netstat_-W_-neopa (cmd: ss -ltnup): "
+                                  "needed to find the QEMU display ports of the running guests")
         raise NotApplicable("no console proxy on this node and no QEMU display listener")
     if listeners is None:
         raise MissingEvidence("sos_commands/networking/ss_-peaonmi or netstat_-W_-neopa (cmd: ss -ltnup)")

@@ -28,18 +28,22 @@ from stackrx.sources.base import HostView
 # DB-002
 # ---------------------------------------------------------------------------------------------------------
 
-ARCHIVE_JOB = re.compile(r"archive_deleted_rows|nova-manage\s+(?:--\S+\s+)*db\s+purge|glance-manage\s+"
-                         r"(?:--\S+\s+)*db(?:\s+|_)purge|cinder-manage\s+(?:--\S+\s+)*db\s+purge")
+# Global options may come before the command, with their value as the next word (`--config-file FILE`).
+_OPTS = r"(?:--\S+(?:\s+[^-\s]\S*)?\s+)*"
+ARCHIVE_JOB = re.compile(rf"archive_deleted_rows|nova-manage\s+{_OPTS}db\s+purge|glance-manage\s+{_OPTS}"
+                         rf"db(?:\s+|_)purge|cinder-manage\s+{_OPTS}db\s+purge")
 _UNIT_GLOBS = ("etc/systemd/system/*.service", "etc/systemd/system/*.timer", "usr/lib/systemd/system/*.service",
                "lib/systemd/system/*.service")
 _CONTROLLER_PROGRAMS = re.compile(r"^(?:nova-(?:api|conductor|scheduler)|glance-api|cinder-(?:api|scheduler))$")
 _DB_SERVICES = ("nova", "glance", "cinder")
+_SQLITE = re.compile(r"^\s*sqlite(?:\+\w+)?:", re.IGNORECASE)
 
 
 def _db_connection(ini: IniFile) -> Evidence | None:
     for section in ("database", "api_database"):
         value = ini.get(section, "connection")
-        if value is not None and value.value.strip():
+        # Distribution packages ship a placeholder sqlite URL (Debian nova-common) that every compute keeps.
+        if value is not None and value.value.strip() and not _SQLITE.match(value.value):
             return value.evidence()
     return None
 
@@ -273,24 +277,51 @@ OUTSIDER = "203.0.113.77"
 CONNECT_TIMEOUT_S = 2.0
 
 
-def _hosts_file(view: HostView) -> dict[str, str]:
+def _hosts_file(view: HostView) -> dict[str, list[str]]:
     text = view.read_text("etc/hosts")
-    names: dict[str, str] = {}
+    names: dict[str, list[str]] = {}
     if text is None:
         return names
     for line in text.content.splitlines():
         parts = line.split("#", 1)[0].split()
         if len(parts) >= 2:
             for name in parts[1:]:
-                names.setdefault(name.lower(), parts[0])
+                names.setdefault(name.lower(), []).append(parts[0])
     return names
 
 
-def _member_ip(view: HostView, member: str) -> str | None:
+def _loopback(address: str) -> bool:
     try:
-        return str(ipaddress.ip_address(member))
+        return ipaddress.ip_address(address).is_loopback
     except ValueError:
-        return _hosts_file(view).get(member.lower())
+        return False
+
+
+def _addresses(view: HostView, member: str) -> list[str]:
+    try:
+        return [str(ipaddress.ip_address(member))]
+    except ValueError:
+        return _hosts_file(view).get(member.lower(), [])
+
+
+def _member_ip(view: HostView, member: str) -> str | None:
+    # Debian maps the host's own name to 127.0.1.1; peers reach a member on its routable address.
+    addresses = _addresses(view, member)
+    routable = [a for a in addresses if not _loopback(a)]
+    return next(iter(routable or addresses), None)
+
+
+def _is_self(view: HostView, member: str, local: set[str]) -> bool:
+    addresses = _addresses(view, member)
+    if any(a in local or _loopback(a) for a in addresses):
+        return True
+    try:
+        ipaddress.ip_address(member)
+        return False
+    except ValueError:
+        pass
+    host = view.hostname().lower().split(".")[0]
+    return bool(host) and member.lower().split(".")[0] == host
 
 
 def _local_ips(ctx: CheckContext) -> set[str]:
@@ -371,7 +402,7 @@ def galera_ports(ctx: CheckContext) -> None:
     if firewall is None and listeners is None and ctx.view.kind != "live":
         raise MissingEvidence("sos_commands/firewall_tables/iptables_-t_filter_-nvL, "
                               "sos_commands/networking/netstat_-W_-neopa (firewall and listeners)")
-    members = [m for m in config.members if _member_ip(ctx.view, m) not in local]
+    members = [m for m in config.members if not _is_self(ctx.view, m, local)]
     cluster_ev = [config.cluster_address.evidence()] if config.cluster_address is not None else []
     if firewall is not None:
         _member_rules(ctx, firewall, members, cluster_ev)

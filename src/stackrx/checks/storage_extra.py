@@ -24,9 +24,10 @@ _ROLES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("swift3", re.compile(r"egg:swift3#swift3\b|swift3\.middleware:filter_factory")),
     ("s3token", re.compile(r"egg:swift#s3token\b|swift\.common\.middleware\.s3api\.s3token:filter_factory")),
     ("kmw_s3token", re.compile(r"keystonemiddleware\.s3_token:filter_factory")),
-    ("keystone_s3token", re.compile(r"keystone\.middleware\.")),
+    ("keystone_s3token", re.compile(r"keystone\.middleware\.s3_token\b")),
     ("swift3_s3token", re.compile(r"egg:swift3#s3token\b|swift3\.s3_token_middleware:filter_factory")),
-    ("authtoken", re.compile(r"egg:keystonemiddleware#auth_token\b|keystonemiddleware\.auth_token:filter_factory")),
+    ("authtoken", re.compile(r"egg:keystonemiddleware#auth_token\b|keystonemiddleware\.auth_token:filter_factory"
+                             r"|keystone\.middleware\.auth_token\b")),
     ("keystoneauth", re.compile(r"egg:swift#keystoneauth\b|swift\.common\.middleware\.keystoneauth:filter_factory")),
     ("tempauth", re.compile(r"egg:swift#tempauth\b|swift\.common\.middleware\.tempauth:filter_factory")),
     ("slo", re.compile(r"egg:swift#slo\b|swift\.common\.middleware\.slo:filter_factory")),
@@ -35,6 +36,8 @@ _S3TOKEN_ROLES = frozenset({"s3token", "kmw_s3token", "keystone_s3token", "swift
 _AUTH_ROLES = frozenset({"keystoneauth", "tempauth", *_S3TOKEN_ROLES})
 # Filters that are never authentication: anything else after s3api may be third-party auth.
 _KNOWN_SWIFT = re.compile(r"egg:(?:swift|keystonemiddleware)#|swift\.common\.middleware\.")
+# The in-tree keystone middleware of early releases (s3_token, auth_token, ec2_token): no package ships it now.
+_KEYSTONE_INTREE = re.compile(r"\bkeystone\.middleware\.")
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,9 @@ def _position(filters: list[Filter], roles: frozenset[str] | set[str]) -> int | 
         "Reads the Swift proxy pipeline and classifies each filter by its factory. Flags factories that no "
         "current package provides (keystone.middleware.*), keystonemiddleware.s3_token (removed in "
         "keystonemiddleware 12.0.0), the old swift3 egg on swift >= 2.18 (s3api replaces it), an s3api with "
-        "no authentication after it, s3token not placed before keystoneauth, s3api before authtoken, and "
-        "swift's s3token without the Keystone version in auth_uri. Without slo, s3api disables multipart "
-        "uploads (information)."
+        "no authentication after it, s3token not placed between s3api and keystoneauth, s3api before "
+        "authtoken, and swift's s3token without the Keystone version in auth_uri. Without slo, s3api disables "
+        "multipart uploads (information)."
     ),
     risk=(
         "An unimportable factory stops swift-proxy from starting; a wrong order or auth_uri makes every S3 "
@@ -139,10 +142,11 @@ def swift_s3_pipeline(ctx: CheckContext) -> None:
     swift = pkgs.project("swift") if pkgs is not None else None
     for f in filters:
         ev = [f.factory.evidence(), pipeline.evidence()] if f.factory is not None else [pipeline.evidence()]
-        if f.role == "keystone_s3token":
-            ctx.fail(f"filter {f.name} uses {f.factory.value if f.factory else '?'}: keystone.middleware is not "
-                     "importable from any current package, the proxy cannot load it", severity=Severity.high,
-                     resource=f"filter:{f.name}", evidence=ev)
+        if f.factory is not None and _KEYSTONE_INTREE.search(f.factory.value):
+            # The module alone: `module.path:filter_factory` reads as a secret key/value to the redactor.
+            module = f.factory.value.split(":", 1)[0].strip()
+            ctx.fail(f"filter {f.name} loads {module} (keystone.middleware), which no current package provides: "
+                     "the proxy cannot load it", severity=Severity.high, resource=f"filter:{f.name}", evidence=ev)
         elif f.role == "kmw_s3token":
             if kmw is None or kmw.numeric >= (12,):
                 ver = f"keystonemiddleware {kmw.version} installed" if kmw else "keystonemiddleware version unknown"
@@ -185,8 +189,9 @@ def _order(ctx: CheckContext, ini: IniFile, pipeline: IniValue, filters: list[Fi
                  "requests cannot be authenticated", severity=Severity.high, resource="pipeline:s3api", evidence=ev)
     keystoneauth = _position(filters, {"keystoneauth"})
     token = _position(filters, set(_S3TOKEN_ROLES))
-    if keystoneauth is not None and (token is None or token > keystoneauth):
-        where = "is missing" if token is None else f"comes after keystoneauth ({filters[token].name})"
+    if keystoneauth is not None and (token is None or token > keystoneauth or token < s3api):
+        where = ("is missing" if token is None else f"comes after keystoneauth ({filters[token].name})"
+                 if token > keystoneauth else f"comes before s3api ({filters[token].name})")
         ctx.fail(f"s3token {where}: with keystoneauth, s3token must sit between s3api and keystoneauth to validate "
                  "S3 signatures against Keystone", severity=Severity.high, resource="pipeline:s3token", evidence=ev)
     authtoken = _position(filters, {"authtoken"})
@@ -200,10 +205,10 @@ def _order(ctx: CheckContext, ini: IniFile, pipeline: IniValue, filters: list[Fi
         if uri is None and legacy:
             ctx.fail(f"[{section}] has only auth_host/auth_port/auth_protocol: swift's s3token needs auth_uri with "
                      "the Keystone version (http://<keystone>:5000/v3)", severity=Severity.high,
-                     resource=f"{section}:auth_uri", evidence=[v.evidence() for v in legacy])
+                     resource=f"{section}.auth_uri", evidence=[v.evidence() for v in legacy])
         elif uri is not None and not re.search(r"/v3/?$", uri.value.strip()):
             ctx.fail(f"[{section}] auth_uri = {uri.value} lacks the Keystone API version (/v3), which swift's "
-                     "s3token requires", severity=Severity.high, resource=f"{section}:auth_uri",
+                     "s3token requires", severity=Severity.high, resource=f"{section}.auth_uri",
                      evidence=[uri.evidence()])
     if _position(filters, {"slo"}) is None:
         ctx.ok("s3api without slo: multipart uploads are disabled (s3api warns at startup)", evidence=ev)

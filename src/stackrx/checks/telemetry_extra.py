@@ -145,6 +145,8 @@ def _archive_policy(ctx: CheckContext) -> None:
 MIN_INTERVAL = 60
 WILDCARD_MIN_INTERVAL = 300
 SERVERS_DETAIL_RATE = 1.0
+# A burst in a log that only just started must not read as a sustained rate.
+MIN_RATE_SPAN_S = 3600.0
 
 
 @check(CheckMeta(
@@ -163,9 +165,9 @@ SERVERS_DETAIL_RATE = 1.0
         "than every 300 s is medium, any interval under 60 s is high; a long interval (even a week) used to "
         "rely on notifications is fine. `naive` discovery asks nova-api for every instance (low here: it "
         "matters beyond about 20 computes, a count a node scan cannot see). In nova-api logs on this node, "
-        "GET servers/detail at one request per second or more over the log window is reported (low: the "
-        "caller's identity is not resolvable from the log alone). With the Prometheus exporter enabled, "
-        "short intervals are information only."
+        "GET servers/detail at one request per second or more, over the time the logs cover (at least an "
+        "hour), is reported (low: the caller's identity is not resolvable from the log alone). With the "
+        "Prometheus exporter enabled, short intervals are information only."
     ),
     risk=(
         "Aggressive polling multiplies API calls and hypervisor queries on every compute: nova-api CPU, "
@@ -239,13 +241,17 @@ def _servers_detail_rate(ctx: CheckContext) -> None:
     if hits is None or not hits.count("R-WSGI") or hits.window_start is None or hits.collected_at is None:
         return
     api = ctx.facts.get(load_api_requests, log_window_days(ctx))
+    # The rate is over the time the API logs cover, which is often shorter than the window (rotation).
+    first = next((h.timestamp for h in hits.get("R-WSGI") if h.timestamp is not None), None)
+    start = max(hits.window_start, first) if first is not None else hits.window_start
+    seconds = max((hits.collected_at - start).total_seconds(), MIN_RATE_SPAN_S)
     for (service, method, template), endpoint in api.endpoints.items():
         if method != "GET" or not service.startswith("nova-api") or not template.endswith("/servers/detail"):
             continue
-        seconds = (hits.collected_at - hits.window_start).total_seconds()
-        rate = endpoint.count / seconds if seconds > 0 else 0.0
+        rate = endpoint.count / seconds
         if rate >= SERVERS_DETAIL_RATE:
             ev = [endpoint.slowest.evidence()] if endpoint.slowest is not None else []
-            ctx.warn(f"{service}: {endpoint.count} GET servers/detail requests in the log window ({rate:.1f}/s): "
-                     "typical of naive-discovery pollers (the caller cannot be resolved from the log)",
+            ctx.warn(f"{service}: {endpoint.count} GET servers/detail requests in {seconds / 3600:.1f} h of logs "
+                     f"({rate:.1f}/s): typical of naive-discovery pollers (the caller cannot be resolved from the "
+                     "log)",
                      severity=Severity.low, resource=f"{service}:servers/detail", evidence=ev)

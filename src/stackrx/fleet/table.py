@@ -85,7 +85,7 @@ def render_fleet_table(report: ScanReport, out: TextIO, *, min_severity: str = "
             affected = hosts_text((n for n in names if n != FLEET_HOST), limit=5) or "(fleet)"
             table.add_row(Text(worst.severity.value, style=_SEV_STYLE[worst.severity.value]),
                           f"{check_id}\n{worst.title}", Text(status.value, style=_STATUS_STYLE[status.value]),
-                          str(len(names - {FLEET_HOST}) or len(names)), affected, worst.message)
+                          str(len(names - {FLEET_HOST}) or len(names)), affected, Text(worst.message))
         console.print(table)
     problems = [r for r in report.results if r.check_id == HOST_CHECK and _shown(r, min_rank, show_all)]
     if problems:
@@ -94,7 +94,7 @@ def render_fleet_table(report: ScanReport, out: TextIO, *, min_severity: str = "
         table.add_column("status")
         table.add_column("reason", overflow="fold", max_width=90)
         for r in sorted(problems, key=lambda r: r.host):
-            table.add_row(r.host, Text(r.status.value, style=_STATUS_STYLE[r.status.value]), r.message)
+            table.add_row(r.host, Text(r.status.value, style=_STATUS_STYLE[r.status.value]), Text(r.message))
         console.print(table)
     findings = [r for r in report.results if r.status in (Status.fail, Status.warn) and not r.muted]
     sev = Counter(r.severity.value for r in findings)

@@ -56,9 +56,10 @@ def render_table(report: ScanReport, out: TextIO, *, min_severity: str = "low", 
             where = f"{ev.source}:{ev.line}" if ev and ev.line else (ev.source if ev else "")
             status = Text(f"{r.status.value} (muted)", style="dim") if r.muted else Text(
                 r.status.value, style=_STATUS_STYLE[r.status.value])
-            message = f"{r.message}  [muted: {r.mute_reason}]" if r.muted else r.message
+            # Text, not str: findings quote config sections ("[ml2] ...") that rich would eat as markup.
+            message = Text(f"{r.message}  [muted: {r.mute_reason}]" if r.muted else r.message)
             table.add_row(Text(r.severity.value, style=_SEV_STYLE[r.severity.value]), r.check_id, status, message,
-                          where)
+                          Text(where))
         console.print(table)
     totals = Counter((r.status.value, r.severity.value) for r in report.results
                      if r.status in (Status.fail, Status.warn) and not r.muted)
@@ -97,11 +98,11 @@ def render_check(meta: CheckMeta, out: TextIO) -> None:
     console.print(f"severity: {meta.severity.value}   area: {meta.area}   modes: {', '.join(meta.modes)}\n")
     for heading, body in (("The tale", meta.tale), ("What it checks", meta.description), ("Why it matters", meta.risk)):
         console.print(f"[bold underline]{heading}[/bold underline]")
-        console.print(body + "\n")
+        console.print(Text(body + "\n"))
     if meta.reads:
         console.print("[bold underline]What it reads[/bold underline]")
         for kind, items in meta.reads.items():
-            console.print(f"  {kind}: " + "; ".join(items))
+            console.print(Text(f"  {kind}: " + "; ".join(items)))
         console.print()
     console.print("[bold underline]Remediation[/bold underline]")
     for step in meta.remediation:
@@ -112,4 +113,4 @@ def render_check(meta: CheckMeta, out: TextIO) -> None:
     if meta.references:
         console.print("\n[bold underline]References[/bold underline]")
         for ref in meta.references:
-            console.print(f"  - {ref}")
+            console.print(Text(f"  - {ref}"))
