@@ -224,6 +224,7 @@ def demo_cmd(dest: str) -> None:
 
 def _add_subcommands() -> None:
     from stackrx.commands.cloud import cloud
+    from stackrx.commands.collect import collect_cmd
     from stackrx.commands.db import db
     from stackrx.commands.diff import diff_cmd
     from stackrx.commands.fix import fix_cmd
@@ -231,7 +232,7 @@ def _add_subcommands() -> None:
     from stackrx.commands.report import report_cmd
     from stackrx.commands.trend import trend_cmd
 
-    for command in (fleet, cloud, db, report_cmd, diff_cmd, trend_cmd, fix_cmd):
+    for command in (fleet, cloud, db, report_cmd, diff_cmd, trend_cmd, fix_cmd, collect_cmd):
         cli.add_command(command)
 
 

@@ -144,25 +144,34 @@ def test_ctrl_c_still_writes_the_report(tmp_path: Path) -> None:
         s.listen(8)
         listeners.append(s)
     hosts = tmp_path / "hosts.txt"
-    hosts.write_text("".join(f"127.0.0.1:{s.getsockname()[1]}\n" for s in listeners))
+    hanging = {f"127.0.0.1:{s.getsockname()[1]}" for s in listeners}
+    hosts.write_text("".join(f"{h}\n" for h in sorted(hanging)))
     nodes = S.write(S.healthy("compute-1"), tmp_path / "nodes")
     out = tmp_path / "report.json"
     proc = subprocess.Popen([sys.executable, "-c", MAIN, "fleet", str(hosts), str(nodes), "--connect-timeout", "60",
                              "--format", "json", "-o", str(out), "--workers", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    accepted = []
     try:
-        time.sleep(3)
+        # Interrupt only once the run is under way: every host has connected (and hangs in its handshake).
+        for s in listeners:
+            s.settimeout(60)
+            accepted.append(s.accept()[0])
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=20)
         assert time.monotonic() - started < 10
     finally:
         proc.kill()
-        for s in listeners:
+        for s in listeners + accepted:
             s.close()
     assert proc.returncode == 1, err
     assert b"interrupted" in err
     report = json.loads(out.read_text())
     assert {h["name"] for h in report["hosts"]} >= {"compute-1"}
-    interrupted = [r for r in report["results"] if r["check_id"] == HOST_CHECK]
-    assert len(interrupted) == 3 and all("interrupted" in r["message"] for r in interrupted)
+    interrupted = {r["host"] for r in report["results"]
+                   if r["check_id"] == HOST_CHECK and "interrupted" in r["message"]}
+    assert hanging <= interrupted
+    # The local node may or may not have been analysed when the signal came; either way it is accounted for.
+    analysed = {r["host"] for r in report["results"] if r["check_id"] != HOST_CHECK}
+    assert "compute-1" in analysed or "compute-1" in interrupted

@@ -135,8 +135,14 @@ def kolla_mariadb_reformed(ctx: CheckContext) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 UPGRADE_SIGNATURES = ("R-MYSQL-UPG", "R-MYSQL-UPG-HINT", "R-MYSQL-BADDEF")
-MARKER_FILES = ("var/lib/mysql/mysql_upgrade_info", "var/lib/mysql/mariadb_upgrade_info")
-KOLLA_UPGRADE_LOG = "var/log/mariadb/mariadb-upgrade.log"
+MARKER_FILES = tuple(f"{datadir}/{name}" for datadir in ("var/lib/mysql", "var/lib/docker/volumes/mariadb/_data")
+                     for name in ("mysql_upgrade_info", "mariadb_upgrade_info"))
+# Kolla's upgrade_mariadb container logs to /var/log/kolla/mariadb/, i.e. the kolla_logs volume on the host.
+KOLLA_UPGRADE_LOGS = (
+    "var/log/kolla/mariadb/mariadb-upgrade.log",
+    "var/lib/docker/volumes/kolla_logs/_data/mariadb/mariadb-upgrade.log",
+    "var/lib/containers/storage/volumes/kolla_logs/_data/mariadb/mariadb-upgrade.log",
+)
 _MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
 
 
@@ -209,15 +215,17 @@ def mysql_upgrade_done(ctx: CheckContext) -> None:
         if server is None and (config is None or not config.cnf.values):
             raise NotApplicable("no MySQL/MariaDB server package, server config or log on this node")
         raise MissingEvidence("MySQL/MariaDB error log (var/log/mariadb/mariadb.log, var/log/mysql/error.log)")
-    upgrade_log = ctx.view.stat(KOLLA_UPGRADE_LOG)
-    cutoff = upgrade_log.mtime if upgrade_log is not None else None
+    runs = [info.mtime for info in (ctx.view.stat(p) for p in KOLLA_UPGRADE_LOGS) if info is not None]
+    cutoff = max(runs) if runs else None
     if logs:
         assert hits is not None
-        found = [h for sig in UPGRADE_SIGNATURES for h in hits.get(sig)]
+        # MariaDB prints the column-count error and the "Please use" hint on one line: count lines, not matches.
+        by_line = {(h.source, h.line): h for sig in UPGRADE_SIGNATURES for h in hits.get(sig)}
+        found = sorted(by_line.values(), key=_hit_time)
         current = [h for h in found if cutoff is None or h.timestamp is None or h.timestamp.timestamp() > cutoff]
         if current:
-            current.sort(key=_hit_time)
-            total = sum(hits.count(s) for s in UPGRADE_SIGNATURES)
+            # Only the first and last KEEP hits per signature are kept: the largest tally bounds the rest.
+            total = max(len(current), *(hits.count(s) for s in UPGRADE_SIGNATURES)) if cutoff is None else len(current)
             ctx.fail(f"{total} error(s) about outdated mysql.* system tables in the log window: the upgrade step "
                      "(mariadb-upgrade / mysql_upgrade) has not been run for the running server version",
                      severity=Severity.high, resource="system-tables",
@@ -675,5 +683,7 @@ def _report(ctx: CheckContext, row: OptionRow, pkgs: Packages | None, names: lis
         return
     where = f" (removed in {row.project} {since}, installed {'.'.join(map(str, installed or ()))})" if since else ""
     effect = "no longer read; it had no effect on this deployment" if inert else "ignored: its intent is not applied"
+    if row.new_text and not inert:
+        where += f"; use {f'[{row.new[0]}] {row.new[1]}' if row.new else row.new_text}"
     ctx.warn(f"{shown}: {effect}{where}", severity=Severity.low if inert else Severity.medium, resource=row.id,
              evidence=[*evidence[:10], *([pkg_ev] if pkg_ev else [])])

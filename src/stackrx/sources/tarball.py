@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from stackrx.errors import UsageError
+from stackrx.sources.kolla import KollaView
 from stackrx.sources.sosreport import SosReportView, looks_like_sosreport
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
@@ -53,8 +54,22 @@ class TarballView(SosReportView):
         self._cleanup()
 
 
+class KollaTarballView(KollaView):
+    """A Kolla side bundle (`stackrx collect --kolla`): sos-named outputs plus etc/kolla, read through the Kolla
+    mapping so etc/kolla/nova-compute/nova.conf is seen as etc/nova/nova.conf."""
+
+    def __init__(self, root: Path, tarball: Path, workdir: Path) -> None:
+        super().__init__(root, target=str(tarball))
+        self.tarball = tarball
+        self.workdir = workdir
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(workdir), ignore_errors=True)
+
+    def close(self) -> None:
+        self._cleanup()
+
+
 def open_tarball(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_members: int = DEFAULT_MAX_MEMBERS) -> TarballView:
+                 max_members: int = DEFAULT_MAX_MEMBERS) -> TarballView | KollaTarballView:
     """Extract a sosreport tarball (.tar, .tar.gz/.tgz, .tar.xz, .tar.bz2) safely and open its sos root."""
     workdir = Path(tempfile.mkdtemp(prefix="stackrx-sos-"))
     try:
@@ -63,6 +78,8 @@ def open_tarball(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
+    if (root / "etc" / "kolla").is_dir():
+        return KollaTarballView(root, path, workdir)
     return TarballView(root, path, workdir)
 
 
