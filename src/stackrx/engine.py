@@ -118,16 +118,20 @@ def _mode_of(view: HostView) -> str:
     return "live" if view.kind == "live" else "snap"
 
 
-def run_check(reg: RegisteredCheck, view: HostView, facts: Facts, options: ScanOptions) -> list[Result]:
-    host = view.hostname()
-    ctx = CheckContext(view, facts, reg.meta, options, host)
+# Turns an exception that a kind of source raises (API, database) into a result message and its evidence.
+ErrorDescriber = Callable[[Exception], tuple[str, list[Evidence]] | None]
+
+
+def execute(reg: RegisteredCheck, ctx: CheckContext, describe: ErrorDescriber | None = None) -> list[Result]:
+    """Run one check: what it reported, or one result saying why it could not (skipped, error) or that it passed.
+
+    Every kind of run (node, fleet, cloud API, database) goes through here, so a check behaves the same way
+    whatever it reads."""
 
     def single(status: Status, message: str, evidence: list[Evidence] | None = None) -> list[Result]:
         return [Result(check_id=reg.meta.id, title=reg.meta.title, severity=reg.meta.severity, status=status,
-                       host=host, message=message, evidence=evidence or [], area=reg.meta.area)]
+                       host=ctx.host, message=message, evidence=evidence or [], area=reg.meta.area)]
 
-    if _mode_of(view) not in reg.meta.modes:
-        return single(Status.skipped, f"not available on a {view.kind} target (modes: {', '.join(reg.meta.modes)})")
     try:
         reg.fn(ctx)
     except MissingEvidence as exc:
@@ -137,11 +141,23 @@ def run_check(reg: RegisteredCheck, view: HostView, facts: Facts, options: ScanO
     except ParseError as exc:
         return single(Status.error, f"could not parse {exc.source}: {exc.reason}", [Evidence(source=exc.source)])
     except Exception as exc:
-        detail = traceback.format_exc() if options.debug else f"{type(exc).__name__}: {exc}"
+        described = describe(exc) if describe is not None else None
+        if described is not None:
+            return single(Status.error, *described)
+        detail = traceback.format_exc() if ctx.options.debug else f"{type(exc).__name__}: {exc}"
         return single(Status.error, f"check raised {detail}")
     if not ctx.outcomes:
         return single(Status.passed, "no problem found")
     return ctx.outcomes
+
+
+def run_check(reg: RegisteredCheck, view: HostView, facts: Facts, options: ScanOptions) -> list[Result]:
+    ctx = CheckContext(view, facts, reg.meta, options, view.hostname())
+    if _mode_of(view) not in reg.meta.modes:
+        return [Result(check_id=reg.meta.id, title=reg.meta.title, severity=reg.meta.severity,
+                       status=Status.skipped, host=ctx.host, area=reg.meta.area,
+                       message=f"not available on a {view.kind} target (modes: {', '.join(reg.meta.modes)})")]
+    return execute(reg, ctx)
 
 
 def select_checks(registry: dict[str, RegisteredCheck], only: Iterable[str] = (),

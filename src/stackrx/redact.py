@@ -32,11 +32,16 @@ _HEADERS = re.compile(r"(?P<key>X-(?:Auth|Subject|Service)-Token|Authorization)(
 _GAAAA = re.compile(r"\bgAAAA[A-Za-z0-9_\-]{20,}={0,2}")
 
 _SAFE_VALUES = {"", MASK, "*********", "none", "null", "true", "false", "<none>", "<redacted>"}
+# `keystonemiddleware.auth_token:filter_factory`, `filter:s3token:auth_uri`: a Python entry point or a dotted
+# option name, not a secret. No generated secret is a run of lowercase words joined by underscores.
+_NOT_A_SECRET_AFTER_COLON = re.compile(r"[a-z]+(?:_[a-z]+)+")
 
 
 def _mask_kv(match: re.Match[str]) -> str:
     value = match.group("val")
     if value.lower() in _SAFE_VALUES or set(value) == {"*"}:
+        return match.group(0)
+    if match.group("sep") == ":" and _NOT_A_SECRET_AFTER_COLON.fullmatch(value):
         return match.group(0)
     return f"{match.group('key')}{match.group('sep')}{MASK}"
 

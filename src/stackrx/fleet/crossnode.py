@@ -8,7 +8,6 @@ keep working per host.
 
 from __future__ import annotations
 
-import traceback
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -16,10 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stackrx.engine import CheckContext, RegisteredCheck, ScanOptions, redact_result
-from stackrx.errors import MissingEvidence, NotApplicable, ParseError
+from stackrx.engine import CheckContext, RegisteredCheck, ScanOptions, execute, redact_result
+from stackrx.errors import NotApplicable
 from stackrx.facts import Facts
-from stackrx.models import Evidence, HostSummary, Result, Severity, Status
+from stackrx.models import Evidence, HostSummary, Result, Severity
 from stackrx.sources.base import HostView, Text
 
 FLEET_HOST = "fleet"
@@ -142,27 +141,8 @@ def hosts_text(names: Iterable[str], limit: int = 6) -> str:
 
 
 def run_fleet_check(reg: RegisteredCheck, view: FleetView, options: ScanOptions) -> list[Result]:
-    """engine.run_check for the fleet view (whose kind the node-scan mode filter does not know)."""
-    ctx = CheckContext(view, Facts(view), reg.meta, options, FLEET_HOST)
-
-    def single(status: Status, message: str, evidence: list[Evidence] | None = None) -> list[Result]:
-        return [Result(check_id=reg.meta.id, title=reg.meta.title, severity=reg.meta.severity, status=status,
-                       host=FLEET_HOST, message=message, evidence=evidence or [], area=reg.meta.area)]
-
-    try:
-        reg.fn(ctx)
-    except MissingEvidence as exc:
-        return single(Status.skipped, f"input missing: {exc.what}")
-    except NotApplicable as exc:
-        return single(Status.skipped, f"not applicable: {exc.reason}")
-    except ParseError as exc:
-        return single(Status.error, f"could not parse {exc.source}: {exc.reason}", [Evidence(source=exc.source)])
-    except Exception as exc:
-        detail = traceback.format_exc() if options.debug else f"{type(exc).__name__}: {exc}"
-        return single(Status.error, f"check raised {detail}")
-    if not ctx.outcomes:
-        return single(Status.passed, "no problem found")
-    return [redact_result(r) for r in ctx.outcomes]
+    """engine.execute for the fleet view (whose kind the node-scan mode filter does not know)."""
+    return [redact_result(r) for r in execute(reg, CheckContext(view, Facts(view), reg.meta, options, FLEET_HOST))]
 
 
 def run_fleet_checks(view: FleetView, checks: list[RegisteredCheck], options: ScanOptions,

@@ -5,14 +5,21 @@ The cloud is one host of the report: name `cloud:<name>`, kind "api", target the
 
 from __future__ import annotations
 
-import traceback
 from collections import Counter
 
 from stackrx import __version__
 from stackrx.checks.cloudapi import SHARED
 from stackrx.cloud.api.facts import load_catalog
 from stackrx.cloud.api.view import ApiError, CloudOptions, CloudView, connect
-from stackrx.engine import CheckContext, RegisteredCheck, ScanOptions, load_all_checks, redact_result, select_checks
+from stackrx.engine import (
+    CheckContext,
+    RegisteredCheck,
+    ScanOptions,
+    execute,
+    load_all_checks,
+    redact_result,
+    select_checks,
+)
 from stackrx.errors import MissingEvidence, NotApplicable, ParseError, UsageError
 from stackrx.facts import Facts
 from stackrx.models import Evidence, HostSummary, Result, ScanReport, Status
@@ -40,32 +47,15 @@ def api_checks(only: list[str], skip: list[str]) -> list[RegisteredCheck]:
     return chosen
 
 
+def _api_error(exc: Exception) -> tuple[str, list[Evidence]] | None:
+    if isinstance(exc, ApiError):
+        return f"API call failed: {exc.source}: {exc.reason}", [Evidence(source=exc.source, excerpt=exc.reason)]
+    return None
+
+
 def run_check_on(reg: RegisteredCheck, view: CloudView, facts: Facts, options: ScanOptions) -> list[Result]:
-    """engine.run_check for a cloud view (whose kind the node-scan mode filter does not know)."""
-    host = view.hostname()
-    ctx = CheckContext(view, facts, reg.meta, options, host)
-
-    def single(status: Status, message: str, evidence: list[Evidence] | None = None) -> list[Result]:
-        return [Result(check_id=reg.meta.id, title=reg.meta.title, severity=reg.meta.severity, status=status,
-                       host=host, message=message, evidence=evidence or [], area=reg.meta.area)]
-
-    try:
-        reg.fn(ctx)
-    except MissingEvidence as exc:
-        return single(Status.skipped, f"input missing: {exc.what}")
-    except NotApplicable as exc:
-        return single(Status.skipped, f"not applicable: {exc.reason}")
-    except ParseError as exc:
-        return single(Status.error, f"could not parse {exc.source}: {exc.reason}", [Evidence(source=exc.source)])
-    except ApiError as exc:
-        return single(Status.error, f"API call failed: {exc.source}: {exc.reason}",
-                      [Evidence(source=exc.source, excerpt=exc.reason)])
-    except Exception as exc:
-        detail = traceback.format_exc() if options.debug else f"{type(exc).__name__}: {exc}"
-        return single(Status.error, f"check raised {detail}")
-    if not ctx.outcomes:
-        return single(Status.passed, "no problem found")
-    return ctx.outcomes
+    """engine.execute for a cloud view (whose kind the node-scan mode filter does not know)."""
+    return execute(reg, CheckContext(view, facts, reg.meta, options, view.hostname()), _api_error)
 
 
 def cloud_summary(view: CloudView, facts: Facts, results: list[Result]) -> HostSummary:

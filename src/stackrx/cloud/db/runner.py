@@ -7,7 +7,6 @@ runs once over all the URLs given.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any, cast
 
 from stackrx import __version__
@@ -16,10 +15,18 @@ from stackrx.cloud.db.galera import GaleraStatus, load_galera, node_summary, rea
 from stackrx.cloud.db.inventory import load_inventory, quote
 from stackrx.cloud.db.server import ClusterView, DbError, DbOptions, DbServer, DbView, parse_url, server_label
 from stackrx.cloud.db.softdeleted import SchemaStats, load_soft_deleted
-from stackrx.engine import CheckContext, RegisteredCheck, ScanOptions, load_all_checks, redact_result, select_checks
-from stackrx.errors import MissingEvidence, NotApplicable, ParseError, UsageError
+from stackrx.engine import (
+    CheckContext,
+    RegisteredCheck,
+    ScanOptions,
+    execute,
+    load_all_checks,
+    redact_result,
+    select_checks,
+)
+from stackrx.errors import MissingEvidence, ParseError, UsageError
 from stackrx.facts import Facts
-from stackrx.models import Evidence, HostSummary, Result, ScanReport, Status
+from stackrx.models import Evidence, HostSummary, Result, ScanReport
 from stackrx.redact import redact, redact_tree
 
 DB_MODE = "db"
@@ -34,33 +41,17 @@ def db_checks(only: list[str], skip: list[str]) -> tuple[list[RegisteredCheck], 
     return ([c for c in chosen if "fleet" not in c.meta.modes], [c for c in chosen if "fleet" in c.meta.modes])
 
 
+def _db_error(exc: Exception) -> tuple[str, list[Evidence]] | None:
+    if isinstance(exc, DbError):
+        return (f"database error on {exc.server}: {exc.reason}",
+                [Evidence(source=f"sql:{exc.server}", excerpt=exc.reason)])
+    return None
+
+
 def run_check_on(reg: RegisteredCheck, view: DbView | ClusterView, facts: Facts, options: ScanOptions) -> list[
         Result]:
-    """engine.run_check for a database view (whose kind the node-scan mode filter does not know)."""
-    host = view.hostname()
-    ctx = CheckContext(view, facts, reg.meta, options, host)
-
-    def single(status: Status, message: str, evidence: list[Evidence] | None = None) -> list[Result]:
-        return [Result(check_id=reg.meta.id, title=reg.meta.title, severity=reg.meta.severity, status=status,
-                       host=host, message=message, evidence=evidence or [], area=reg.meta.area)]
-
-    try:
-        reg.fn(ctx)
-    except MissingEvidence as exc:
-        return single(Status.skipped, f"input missing: {exc.what}")
-    except NotApplicable as exc:
-        return single(Status.skipped, f"not applicable: {exc.reason}")
-    except ParseError as exc:
-        return single(Status.error, f"could not parse {exc.source}: {exc.reason}", [Evidence(source=exc.source)])
-    except DbError as exc:
-        return single(Status.error, f"database error on {exc.server}: {exc.reason}",
-                      [Evidence(source=f"sql:{exc.server}", excerpt=exc.reason)])
-    except Exception as exc:
-        detail = traceback.format_exc() if options.debug else f"{type(exc).__name__}: {exc}"
-        return single(Status.error, f"check raised {detail}")
-    if not ctx.outcomes:
-        return single(Status.passed, "no problem found")
-    return ctx.outcomes
+    """engine.execute for a database view (whose kind the node-scan mode filter does not know)."""
+    return execute(reg, CheckContext(view, facts, reg.meta, options, view.hostname()), _db_error)
 
 
 def discover_cells(views: list[DbView], options: DbOptions) -> list[DbView]:
