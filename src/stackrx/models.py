@@ -45,6 +45,17 @@ class Evidence(BaseModel):
     excerpt: str = ""
 
 
+class Cited:
+    """Mixin for parsed facts that remember where they were read: `evidence()` cites that place."""
+
+    source: str
+    line: int
+    excerpt: str
+
+    def evidence(self) -> Evidence:
+        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
+
+
 class StepKind(StrEnum):
     safe = "SAFE"
     destructive = "DESTRUCTIVE"

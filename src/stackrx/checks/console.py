@@ -11,7 +11,7 @@ from stackrx.engine import CheckContext, check
 from stackrx.errors import MissingEvidence
 from stackrx.facts.ini import load_config
 from stackrx.facts.mounts import human_size, load_df
-from stackrx.models import CheckMeta, Evidence, RemediationStep, Severity, StepKind
+from stackrx.models import CheckMeta, Cited, Evidence, RemediationStep, Severity, StepKind
 from stackrx.sources.base import HostView, Text
 
 GIB = 1024**3
@@ -29,14 +29,11 @@ _LIBVIRT_SETTING = re.compile(
 
 
 @dataclass(frozen=True)
-class LibvirtSetting:
+class LibvirtSetting(Cited):
     value: str
     source: str
     line: int
     excerpt: str
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 def libvirt_setting(text: Text, key: str) -> LibvirtSetting | None:

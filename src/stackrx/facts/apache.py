@@ -31,7 +31,7 @@ import shlex
 from dataclasses import dataclass
 
 from stackrx.errors import MissingEvidence, ParseError
-from stackrx.models import Evidence
+from stackrx.models import Cited, Evidence
 from stackrx.sources.base import HostView, Text
 
 _MAX_LINE = 64 * 1024
@@ -45,15 +45,12 @@ _MODULE_ROW = re.compile(r"^\s*(?P<name>\w+_module)\s+\((?:static|shared)\)\s*$"
 
 
 @dataclass(frozen=True)
-class Directive:
+class Directive(Cited):
     name: str
     args: tuple[str, ...]
     source: str
     line: int
     excerpt: str
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 def _split(args: str) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from stackrx.facts.ini import IniFile, parse_ini
 from stackrx.facts.logs import DEFAULT_WINDOW_DAYS, TimestampParser, boot_time, discover_logs, iter_hits
-from stackrx.models import Evidence
+from stackrx.models import Cited
 from stackrx.signatures.scanner import Signature, default_signatures
 from stackrx.sources.base import HostView, Text
 
@@ -39,7 +39,7 @@ _EXCERPT = 300
 
 
 @dataclass(frozen=True)
-class DhcpEvent:
+class DhcpEvent(Cited):
     type: str
     iface: str
     ip: str | None
@@ -48,9 +48,6 @@ class DhcpEvent:
     source: str
     line: int
     excerpt: str
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 @dataclass(frozen=True)

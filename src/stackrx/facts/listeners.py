@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stackrx.errors import MissingEvidence, ParseError
-from stackrx.models import Evidence
+from stackrx.models import Cited
 from stackrx.sources.base import HostView, Text
 
 _MAX_LINE = 64 * 1024
@@ -43,7 +43,7 @@ WILDCARDS = frozenset({"0.0.0.0", "::", "*"})
 
 
 @dataclass(frozen=True)
-class Listener:
+class Listener(Cited):
     proto: str
     address: str
     port: int
@@ -60,9 +60,6 @@ class Listener:
     @property
     def loopback(self) -> bool:
         return self.address.startswith("127.") or self.address == "::1"
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from typing import IO, Any, cast
 
 from stackrx.errors import MissingEvidence, ParseError
 from stackrx.facts import Facts
-from stackrx.models import Evidence
+from stackrx.models import Cited
 from stackrx.signatures.scanner import (
     FAMILIES,
     ByteStream,
@@ -442,7 +442,7 @@ FUZZ_TARGETS: list[Callable[[Text], Any]] = [parse_timestamps, parse_uptime]
 
 
 @dataclass(frozen=True)
-class Hit:
+class Hit(Cited):
     sig_id: str
     source: str
     line: int
@@ -450,9 +450,6 @@ class Hit:
     timestamp: datetime | None
     groups: dict[str, str]
     in_window: bool
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 _Kept = tuple[float | None, int, int, bytes]

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from stackrx.errors import MissingEvidence, ParseError
-from stackrx.models import Evidence
+from stackrx.models import Cited, Evidence
 from stackrx.sources.base import HostView, Text
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _lines(text: Text) -> Iterator[tuple[int, str]]:
 
 # -- mount tables ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Mount:
+class Mount(Cited):
     device: str
     target: str
     fstype: str
@@ -123,9 +123,6 @@ class Mount:
     @property
     def shared(self) -> bool:
         return self.fstype.lower() in SHARED_FSTYPES
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 @dataclass(frozen=True)
@@ -197,7 +194,7 @@ def load_mounts(view: HostView) -> MountTable:
 
 # -- df --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DfRow:
+class DfRow(Cited):
     filesystem: str
     fstype: str | None
     total: int | None
@@ -219,9 +216,6 @@ class DfRow:
         if self.used is None or self.avail is None or self.used + self.avail <= 0:
             return None
         return math.ceil(self.used * 100 / (self.used + self.avail))
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 @dataclass(frozen=True)

@@ -25,23 +25,20 @@ from dataclasses import dataclass
 import yaml
 
 from stackrx.errors import MissingEvidence, ParseError
-from stackrx.models import Evidence
+from stackrx.models import Cited
 from stackrx.sources.base import HostView, Text
 
 _MAX_LINE = 64 * 1024
 
 
 @dataclass(frozen=True)
-class NetDecl:
+class NetDecl(Cited):
     kind: str
     iface: str
     value: str
     source: str
     line: int
     excerpt: str
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 @dataclass(frozen=True)

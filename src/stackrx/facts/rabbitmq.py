@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from stackrx.errors import MissingEvidence, ParseError
-from stackrx.models import Evidence
+from stackrx.models import Cited
 from stackrx.sources.base import HostView, Text
 
 if TYPE_CHECKING:
@@ -71,30 +71,24 @@ _ERLANG_NODE = re.compile(r"'?([\w.-]+@[\w.-]+)'?")
 
 
 @dataclass(frozen=True)
-class Reading:
+class Reading(Cited):
     value: float
     source: str
     line: int
     excerpt: str
 
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
-
 
 @dataclass(frozen=True)
-class RabbitAlarm:
+class RabbitAlarm(Cited):
     resource: str
     node: str | None
     source: str
     line: int
     excerpt: str
 
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
-
 
 @dataclass(frozen=True)
-class RabbitQueue:
+class RabbitQueue(Cited):
     vhost: str
     name: str
     messages: int
@@ -102,9 +96,6 @@ class RabbitQueue:
     source: str
     line: int
     excerpt: str
-
-    def evidence(self) -> Evidence:
-        return Evidence(source=self.source, line=self.line, excerpt=self.excerpt)
 
 
 @dataclass(frozen=True)
