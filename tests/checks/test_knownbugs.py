@@ -148,11 +148,84 @@ def test_malformed_table_does_not_break_the_scan(tmp_path: Path, monkeypatch: py
         knownbugs.load_table.cache_clear()
 
 
+def test_distro_entries_carry_no_upstream_range_for_their_family() -> None:
+    # An upstream range would also match the distro's fixed builds (first match wins), undoing the distro row.
+    entries, _errors = knownbugs.parse_table(yaml.safe_load(knownbugs.DATA_FILE.read_text()))
+    for entry in entries:
+        schemes = {rng.scheme for rng in entry.affected}
+        if schemes - {"upstream"}:
+            assert "upstream" not in schemes, entry.id
+            assert set(entry.packages) <= schemes, entry.id
+
+
+def _deb_pkgs(tmp_path: Path, *rows: tuple[str, str]) -> list[Result]:
+    node = NodeTree("cmp-1")
+    node.file("sos_commands/dpkg/dpkg_-l", DPKG_HEADER + "".join(
+        f"ii  {name:<28} {version:<32} amd64        pkg\n" for name, version in rows))
+    return scan_tree(node, tmp_path, "UPG-007")
+
+
+def test_real_table_ubuntu_openvswitch_build_before_usn_fails(tmp_path: Path) -> None:
+    r = _one(failing(_deb_pkgs(tmp_path, ("openvswitch-common", "2.13.8-0ubuntu1.3"),
+                               ("openvswitch-switch", "2.13.8-0ubuntu1.3"))))
+    assert (r.resource, r.status, r.severity) == ("USN-6690-1-openvswitch", Status.fail, Severity.high)
+    assert "for ubuntu focal" in r.message and "USN-6690-1" in r.message and "ICMPv6" in r.message
+    assert [e.line for e in r.evidence] == [7, 8]
+    assert {e.source for e in r.evidence} == {"sos_commands/dpkg/dpkg_-l"}
+
+
+@pytest.mark.parametrize("version", [
+    "2.13.8-0ubuntu1.4",                # the focal build named by the notice
+    "2.13.8-0ubuntu1.4~cloud0",         # its Cloud Archive rebuild carries the same patch
+    "2.17.9-0ubuntu0.22.04.1",          # the jammy fix
+    "2.15.0+ds1-2+deb11u5",             # a Debian series no row covers
+])
+def test_real_table_ubuntu_openvswitch_fixed_or_other_series_passes(tmp_path: Path, version: str) -> None:
+    assert _one(_deb_pkgs(tmp_path, ("openvswitch-common", version))).status is Status.passed
+
+
+def test_real_table_debian_nova_row_ignores_ubuntu_epoch_3_builds(tmp_path: Path) -> None:
+    # Other nova rows are upstream-only and match both builds; only this row must tell them apart.
+    debian = {r.resource: r for r in failing(_deb_pkgs(tmp_path / "deb", ("python3-nova", "2:26.2.2-1~deb12u2")))}
+    r = debian["CVE-2024-32498-nova-debian"]
+    assert (r.status, r.severity) == (Status.fail, Severity.high) and "for debian bookworm" in r.message
+    # Ubuntu's kinetic Zed build has epoch 3: above the Debian range although the upstream number matches.
+    ubuntu = {r.resource for r in failing(_deb_pkgs(tmp_path / "ubu", ("python3-nova", "3:26.1.0-0ubuntu2.2")))}
+    assert "CVE-2024-32498-nova-debian" not in ubuntu
+    fixed = {r.resource for r in failing(_deb_pkgs(tmp_path / "fix", ("python3-nova", "2:26.2.2-1~deb12u3")))}
+    assert "CVE-2024-32498-nova-debian" not in fixed
+
+
+def _rpm_pkgs(tmp_path: Path, nevra: str) -> list[Result]:
+    node = NodeTree("ctl-1")
+    node.file("installed-rpms", f"{nevra:<59} Mon 07 Jan 2019\n")
+    return scan_tree(node, tmp_path, "UPG-007")
+
+
+def test_real_table_el7_keepalived_before_rhsa_fails(tmp_path: Path) -> None:
+    r = _one(failing(_rpm_pkgs(tmp_path, "keepalived-1.3.5-6.el7.x86_64")))
+    assert (r.resource, r.status, r.severity) == ("CVE-2018-19115-keepalived-el7", Status.warn, Severity.medium)
+    assert "fixed in 1.3.5-8.el7_6 for el7" in r.message and "RHSA-2019:0022" in r.message
+    assert (r.evidence[0].source, r.evidence[0].line) == ("installed-rpms", 1)
+
+
+@pytest.mark.parametrize("nevra", ["keepalived-1.3.5-8.el7_6.x86_64", "keepalived-1.3.5-19.el7.x86_64",
+                                   "keepalived-2.1.5-6.el8.x86_64"])
+def test_real_table_el7_keepalived_fixed_or_el8_passes(tmp_path: Path, nevra: str) -> None:
+    assert _one(_rpm_pkgs(tmp_path, nevra)).status is Status.passed
+
+
 @pytest.mark.skipif(not COMPUTE4.exists(), reason="real sosreport not present")
 def test_compute4_focal_ussuri_node() -> None:
     found = {r.resource: r for r in failing(scan_dir(COMPUTE4, "UPG-007"))}
     assert set(found) == {"CVE-2023-2088-nova", "CVE-2023-2088-os-brick", "CVE-2026-46448-nova",
-                          "CVE-2026-24708-nova"}
+                          "CVE-2026-24708-nova", "CVE-2022-37394-nova-ubuntu", "CVE-2024-40767-nova-ubuntu",
+                          "USN-6690-1-openvswitch", "USN-5307-1-qemu", "USN-5399-1-libvirt"}
+    qemu = found["USN-5307-1-qemu"]
+    assert qemu.severity is Severity.high and "qemu-system-x86 1:4.2-3ubuntu6.19" in qemu.message
+    assert found["USN-5399-1-libvirt"].severity is Severity.medium
+    # neutron 16.4.1 already has the OSSA-2021-001/005 fixes, and this node runs no neutron-server.
+    assert not {"CVE-2021-20267-neutron", "CVE-2021-40085-neutron", "CVE-2022-3277-neutron-ubuntu"} & set(found)
     nova = found["CVE-2023-2088-nova"]
     assert nova.severity is Severity.high and "python3-nova 2:21.2.3-0ubuntu1" in nova.message
     assert {e.source for e in nova.evidence} == {"sos_commands/dpkg/dpkg_-l"}

@@ -202,7 +202,8 @@ def _describe(hit: Hit) -> str:
         where = (f"fixed upstream in {rng.fixed}; a distribution back-port keeps the upstream number, so confirm "
                  "with the package changelog")
     else:
-        where = f"fixed in {rng.fixed} for {rng.distro}"
+        # The table's trailing `~` only makes rebuilds such as `~cloud0` sort as fixed; it is not the version.
+        where = f"fixed in {rng.fixed.rstrip('~')} for {rng.distro}"
     return f"installed {installed} is in an affected range ({where})"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 from stackrx.sources.base import HostView, Text
 from stackrx.sources.commands import COMMANDS, NETNS_COMMANDS, mangle
 
+_MAGIC = re.compile(r"[*?[]")
 _NS_FILE = re.compile(r"^ip_netns_exec_(?P<ns>[\w.\-]+?)_(?:ip|sysctl|iptables|ip6tables|ss|netstat|conntrack)[_-]")
 
 
@@ -20,11 +22,21 @@ def looks_like_sosreport(root: Path) -> bool:
 
 
 class SosReportView(HostView):
+    """A collected snapshot: it does not change while checks read it, so path look-ups are answered once.
+
+    Log discovery and command look-ups ask for the same globs and paths thousands of times per node; walking
+    the tree again for each was most of a node's scan time (and so what bounds a thousand-node fleet).
+    """
+
     kind = "sosreport"
 
     def __init__(self, root: Path, target: str | None = None) -> None:
         super().__init__(target or str(root))
         self.root = root.resolve()
+        self._globbed: dict[str, tuple[str, ...]] = {}
+        self._resolved: dict[str, Path | None] = {}
+        self._listed: dict[str, dict[str, bool]] = {}
+        self._hostname: str | None = None
 
     # -- paths -----------------------------------------------------------------
     def _inside(self, real: Path) -> Path | None:
@@ -38,6 +50,11 @@ class SosReportView(HostView):
 
     def resolve(self, path: str) -> Path | None:
         path = path.lstrip("/")
+        if path not in self._resolved:
+            self._resolved[path] = self._resolve_uncached(path)
+        return self._resolved[path]
+
+    def _resolve_uncached(self, path: str) -> Path | None:
         real = self._inside(self.root / path)
         if real is not None:
             return self._follow_pointer(real) if "/" not in path else real
@@ -69,11 +86,50 @@ class SosReportView(HostView):
         return None
 
     def glob(self, pattern: str) -> list[str]:
-        out: list[str] = []
-        for real in self.root.glob(pattern.lstrip("/")):
-            if self._inside(real) is not None:
-                out.append(real.relative_to(self.root).as_posix())
-        return sorted(out)
+        found = self._globbed.get(pattern)
+        if found is None:
+            rels = self._match(pattern.lstrip("/"))
+            found = self._globbed[pattern] = tuple(sorted(rel for rel in rels if self.resolve(rel) is not None))
+        return list(found)
+
+    def _match(self, pattern: str) -> list[str]:
+        """pathlib's glob, one path component at a time over cached directory listings (one scandir per
+        directory for the whole scan instead of one per pattern); `**` is left to pathlib."""
+        parts = [p for p in pattern.split("/") if p]
+        if not parts or "**" in parts:
+            return [real.relative_to(self.root).as_posix() for real in self.root.glob(pattern)]
+        current = [""]
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            nxt: list[str] = []
+            for parent in current:
+                entries = self._listing(parent)
+                if _MAGIC.search(part):
+                    names = [n for n in fnmatch.filter(entries, part) if last or entries[n]]
+                else:
+                    names = [part] if part in entries and (last or entries[part]) else []
+                nxt.extend(f"{parent}/{n}" if parent else n for n in names)
+            current = nxt
+            if not current:
+                break
+        return current
+
+    def _listing(self, rel_dir: str) -> dict[str, bool]:
+        """Entry name → is a directory (following links), for one directory of the report."""
+        listed = self._listed.get(rel_dir)
+        if listed is None:
+            listed = {}
+            try:
+                with os.scandir(self.root / rel_dir) as it:
+                    for entry in it:
+                        try:
+                            listed[entry.name] = entry.is_dir()
+                        except OSError:
+                            listed[entry.name] = False
+            except OSError:
+                pass
+            self._listed[rel_dir] = listed
+        return listed
 
     def source_name(self, path: str) -> str:
         real = self.resolve(path)
@@ -163,6 +219,11 @@ class SosReportView(HostView):
 
     # -- identity --------------------------------------------------------------
     def hostname(self) -> str:
+        if self._hostname is None:
+            self._hostname = self._read_hostname()
+        return self._hostname
+
+    def _read_hostname(self) -> str:
         for rel in ("hostname", "sos_commands/host/hostname", "sos_commands/general/hostname", "etc/hostname"):
             text = self.read_text(rel)
             if text and text.content.strip():
