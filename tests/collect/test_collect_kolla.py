@@ -27,7 +27,8 @@ from testkit import COMPUTE4
 NOW = datetime(2026, 12, 1, 9, 30, 0, tzinfo=UTC)
 DOCKER = "var/lib/docker/volumes"
 PODMAN = "var/lib/containers/storage/volumes"
-ROUTER_NS = "qrouter-984c22fd-64b3-4fa1-8ddd-87090f401ce5"
+ROUTER_ID = "984c22fd-64b3-4fa1-8ddd-87090f401ce5"
+ROUTER_NS = f"qrouter-{ROUTER_ID}"
 NAMESPACES = (ROUTER_NS, "fip-32981f34-497a-4fae-914a-8576055c8d0d", "snat-984c22fd-64b3-4fa1-8ddd-87090f401ce5")
 CAP = 4096
 SOS = COMPUTE4 / "sos_commands"
@@ -56,6 +57,9 @@ def kolla_root(root: Path, volumes: str = DOCKER, nova_extra: str = "") -> Path:
     write(root, f"{volumes}/mariadb/_data/grastate.dat",
           "# GALERA saved state\nversion: 2.1\nuuid:    5981f182-a4cc-11e6-98cc-77fabedd360d\nseqno:   -1\n"
           "safe_to_bootstrap: 0\n")
+    write(root, f"{volumes}/neutron_metadata_socket/_data/ha_confs/{ROUTER_ID}/state", "primary\n")
+    write(root, f"{volumes}/neutron_metadata_socket/_data/ha_confs/{ROUTER_ID}/keepalived.conf",
+          "vrrp_instance VR_1 {\n    state BACKUP\n    interface ha-0a1b2c3d-4e\n    virtual_router_id 1\n}\n")
     write(root, f"{volumes}/mariadb/_data/gvwstate.dat",
           "my_uuid: 8f7b0a4e-a4cc-11e6-8b44-b6b8f6c7b8a9\n#vwbeg\nview_id: 3 8f7b0a4e-a4cc-11e6-8b44-b6b8f6c7b8a9 5\n"
           "bootstrap: 0\nmember: 8f7b0a4e-a4cc-11e6-8b44-b6b8f6c7b8a9 0\n#vwend\n")
@@ -212,6 +216,9 @@ def test_names_are_the_ones_the_sos_reader_looks_up(bundle: tuple[Path, Result])
         for key, _plugin in (*HOST_COMMANDS, ("docker ps -a", "docker")):
             assert view.command(key) is not None, key
         assert ROUTER_NS in view.namespaces()
+        # Kolla's state_path volume maps onto neutron's state path: the L3HA state files are where HA-001 looks.
+        state = view.read_text(f"var/lib/neutron/kolla/ha_confs/{ROUTER_ID}/state")
+        assert state is not None and state.content.strip() == "primary"
         ns_out = view.netns_command(ROUTER_NS, "ip -d address")
         assert ns_out is not None and "qr-" in ns_out.content
         when = view.collected_at()

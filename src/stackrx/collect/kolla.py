@@ -6,6 +6,7 @@ have, so a sosreport of such a node lacks the service configs, logs and containe
     etc/kolla/...                                       rendered container configs, at their host paths
     var/lib/docker/volumes/kolla_logs/_data/...         service logs (podman: var/lib/containers/storage/...)
     var/lib/.../volumes/mariadb/_data/{grastate,gvwstate}.dat
+    var/lib/.../volumes/neutron_metadata_socket/_data/ha_confs/...   L3HA router state and keepalived.conf
     sos_commands/<plugin>/<sos file name>               allow-listed commands: docker/podman ps -a and inspect
                                                         of every container, ovs-vsctl, ip netns, ip -d address
     sos_commands/date/date                              the collection time (UTC)
@@ -315,6 +316,8 @@ class _Collector:
             self._tree(f"{base}/kolla_logs/_data", cap=self.max_log_bytes)
             for name in GALERA_STATE_FILES:
                 self._file(f"{base}/mariadb/_data/{name}", cap=None)
+            # L3HA state files and keepalived.conf per router (HA-001, HA-F01); small, unlike the rest of state_path.
+            self._tree(f"{base}/neutron_metadata_socket/_data/ha_confs", cap=self.max_log_bytes)
 
     def _tree(self, rel_top: str, cap: int | None) -> None:
         top = self.root / rel_top
