@@ -1,6 +1,6 @@
 """Real MariaDB / Galera servers on loopback, nova's own schema, and a soft-deleted data set with known shape.
 
-Used by the tests in this directory (session fixtures in conftest.py) and by bench/db_count.py. Servers are
+Used by the tests in this directory (session fixtures in conftest.py) and by bench/db_softdeleted.py. Servers are
 started by scripts/setup/mariadb.sh; nova comes from the venv built by scripts/setup/nova-venv.sh.
 """
 

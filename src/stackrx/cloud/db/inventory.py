@@ -105,6 +105,10 @@ def reachable(view: DbView) -> Iterator[None]:
 
 def load_inventory(view: object) -> Inventory:
     dbv = db_view(view)
+    return dbv.once("inventory", lambda: _read_inventory(dbv))
+
+
+def _read_inventory(dbv: DbView) -> Inventory:
     srv = dbv.server
     with reachable(dbv):
         table_rows = srv.rows(

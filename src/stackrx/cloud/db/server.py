@@ -14,14 +14,18 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from stackrx.errors import UsageError
 from stackrx.redact import redact
 from stackrx.sources.base import HostView, Text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import URL, Connection, Engine
+
+T = TypeVar("T")
 
 # MySQL client / server error numbers (mysqld_error.h, errmsg.h) the classification below relies on.
 _UNREACHABLE = {2002, 2003, 2005, 2006, 2013}
@@ -214,10 +218,18 @@ class DbView(HostView):
         self.counted_on: str | None = None  # another member of the same Galera cluster counts the rows
         self.notes: list[str] = []  # what discovery could not follow (templated cell URLs...)
         self._started = datetime.now(UTC)
+        self._once: dict[str, Any] = {}
 
     @property
     def options(self) -> DbOptions:
         return self.server.options
+
+    def once(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` at most once per run on this server. The checks, the archive plan and the report summary
+        need the same inventory and counts; computing them again would scan the biggest tables a second time."""
+        if key not in self._once:
+            self._once[key] = compute()
+        return cast(T, self._once[key])
 
     def resolve(self, path: str) -> Path | None:
         return None

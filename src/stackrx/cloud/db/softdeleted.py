@@ -151,6 +151,10 @@ def load_soft_deleted(view: object) -> list[SchemaStats]:
     dbv = db_view(view)
     if dbv.counted_on:
         raise NotApplicable(f"same Galera cluster as {dbv.counted_on}: rows are counted there, once")
+    return dbv.once("soft_deleted", lambda: _count_schemas(dbv))
+
+
+def _count_schemas(dbv: DbView) -> list[SchemaStats]:
     inv = load_inventory(dbv)
     counter = Counter(dbv.server)
     out: list[SchemaStats] = []
