@@ -90,6 +90,11 @@ class SshdLab:
         path = self.run_root / name
         path.mkdir(mode=0o755, exist_ok=True)
         path.chmod(0o755)
+        # sshd checks every component; a bad one only shows as a session dying after login, so say it here.
+        for part in (path, *path.parents):
+            st = part.stat()
+            if st.st_uid != 0 or st.st_mode & 0o022:
+                raise RuntimeError(f"{part}: a chroot path component must be root-owned, not group/world-writable")
         return path
 
     def start(self, name: str, *, chroot: Path | None = None, pid_ns: bool = False) -> Sshd:

@@ -371,7 +371,15 @@ async def collect_host(host: SshHost, root: Path, opts: CollectOptions) -> Colle
                 await asyncio.gather(worker.commands(), worker.files())
                 if "ip -d link" not in out.commands and worker.sftp is not None:
                     await worker.sysfs_mtus()
-                out.status = "complete"
+                if conn.is_closed():
+                    # The link dropped mid-way: each later read failed into a note, so what is here is partial.
+                    out.error = "connection lost during collection"
+                elif out.commands or out.files:
+                    out.status = "complete"
+                else:
+                    # No shell and no sftp (e.g. a broken ChrootDirectory): logged in, yet no evidence at all.
+                    out.status = "failed"
+                    out.error = "nothing collected: " + "; ".join(out.notes)
     except asyncio.CancelledError:
         out.status = "interrupted" if out.status == "partial" else "failed"
         out.error = "interrupted"
