@@ -40,11 +40,13 @@ _SOS_ROOT_DEPTH = 3
 _BLOCK = tarfile.BLOCKSIZE
 
 
-class TarballView(SosReportView):
-    """The sos root inside an extracted tarball; `target` and evidence name the tarball, not the temp dir."""
+class _Unpacked:
+    """Owns the private temp dir a tarball was unpacked into; `target` and evidence name the tarball."""
 
-    def __init__(self, root: Path, tarball: Path, workdir: Path) -> None:
-        super().__init__(root, target=str(tarball))
+    tarball: Path
+    workdir: Path
+
+    def _own(self, tarball: Path, workdir: Path) -> None:
         self.tarball = tarball
         self.workdir = workdir
         # Runs on close(), on garbage collection, or at interpreter exit, whichever comes first.
@@ -54,18 +56,21 @@ class TarballView(SosReportView):
         self._cleanup()
 
 
-class KollaTarballView(KollaView):
+class TarballView(_Unpacked, SosReportView):
+    """The sos root inside an extracted tarball."""
+
+    def __init__(self, root: Path, tarball: Path, workdir: Path) -> None:
+        super().__init__(root, target=str(tarball))
+        self._own(tarball, workdir)
+
+
+class KollaTarballView(_Unpacked, KollaView):
     """A Kolla side bundle (`stackrx collect --kolla`): sos-named outputs plus etc/kolla, read through the Kolla
     mapping so etc/kolla/nova-compute/nova.conf is seen as etc/nova/nova.conf."""
 
     def __init__(self, root: Path, tarball: Path, workdir: Path) -> None:
         super().__init__(root, target=str(tarball))
-        self.tarball = tarball
-        self.workdir = workdir
-        self._cleanup = weakref.finalize(self, shutil.rmtree, str(workdir), ignore_errors=True)
-
-    def close(self) -> None:
-        self._cleanup()
+        self._own(tarball, workdir)
 
 
 def open_tarball(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
