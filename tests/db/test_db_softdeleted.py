@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from dbfixtures import BLOATED_DELETED, BLOATED_INSTANCES, NovaDB, results_of
+from click.testing import CliRunner
+from dbfixtures import BLOATED_DELETED, BLOATED_INSTANCES, NovaDB, checksums, results_of
 
+from stackrx.cli import cli
 from stackrx.cloud.db.counting import EXACT, Measured
 from stackrx.cloud.db.inventory import Table
 from stackrx.cloud.db.runner import run_db
@@ -113,3 +115,16 @@ def test_other_services_get_a_generic_medium() -> None:
     assert [(f.resource, f.severity) for f in findings] == [("nova.images", Severity.medium)]
     # nova's instance rules do not apply to another service's tables.
     assert schema_findings(_stats(kind="other", instances=(200_000, 150_000))) == []
+
+
+def test_checks_and_plans_leave_every_table_unchanged(nova_db: NovaDB) -> None:
+    """Reading is the default: every DB check, exact and estimated counts and the archive plan change no row."""
+    schemas = ("nova_api", "nova", "nova_cell0", "nova_cell2", "glance")
+    before = checksums(nova_db.server, schemas)
+    assert len(before) > 200  # nova's real schema: every base table of the API and cell databases
+    for count in ("auto", "exact", "estimate"):
+        run_db([nova_db.api_url], DbOptions(count=count))
+    out = CliRunner().invoke(cli, ["db", nova_db.api_url, "--plan", "--count", "exact"])
+    assert out.exit_code in (0, 3), out.output
+    assert "archive_deleted_rows" in out.output
+    assert checksums(nova_db.server, schemas) == before
