@@ -585,6 +585,8 @@ class Scanner:
         self._pid_sig = [p.sig for p in self._order]
         self._pid_exact = [p.exact and i < first_re for i, p in enumerate(self._order)]
         self._pid_confirm = [p.confirm for p in self._order]
+        self._pid_bit = [1 << p.sig for p in self._order]
+        self._pid_block = [self.signatures[p.sig].block for p in self._order]
         self._first_re = first_re
 
     def _compile_hyperscan(self) -> None:
@@ -714,7 +716,11 @@ class Scanner:
             return stop, line_no + buf.count(b"\n", 0, stop)
         reports.sort()
         pid_sig, pid_exact, pid_confirm = self._pid_sig, self._pid_exact, self._pid_confirm
+        pid_bit, pid_block = self._pid_bit, self._pid_block
+        # Signatures this file is not scanned for count as already seen on every line.
+        unwanted = sum(1 << i for i, w in enumerate(want) if not w)
         sigs = self.signatures
+        rfind, find, count, append = buf.rfind, buf.find, buf.count, out.append
         counted = 0  # offset up to which newlines are counted into line_no
         line_start = line_end = -1
         seen = 0
@@ -722,21 +728,21 @@ class Scanner:
             pos = code >> _ID_BITS
             pid = code & _ID_MASK
             if pos > line_end:
-                line_start = buf.rfind(b"\n", 0, pos) + 1
-                e = buf.find(b"\n", pos, stop)
+                line_start = rfind(b"\n", 0, pos) + 1
+                e = find(b"\n", pos, stop)
                 line_end = stop if e < 0 else e
-                line_no += buf.count(b"\n", counted, line_start)
+                line_no += count(b"\n", counted, line_start)
                 counted = line_start
-                seen = 0
-            sig = pid_sig[pid]
-            bit = 1 << sig
-            if seen & bit or not want[sig]:
+                seen = unwanted
+            bit = pid_bit[pid]
+            if seen & bit:
                 continue
             if not pid_exact[pid] and pid_confirm[pid].search(buf, line_start, line_end) is None:
                 continue
             seen |= bit
-            if not sigs[sig].block:
-                out.append((sig, line_no, line_start, line_end))
+            sig = pid_sig[pid]
+            if not pid_block[pid]:
+                append((sig, line_no, line_start, line_end))
                 continue
             block_end = self._block_end(sigs[sig], buf, line_end, stop)
             if block_end < 0:
