@@ -16,8 +16,8 @@ Keep it private and delete it when done.
 \b
 Collected (in sosreport layout, so `stackrx scan BUNDLE` reads it like one):
   /etc/kolla, the kolla_logs volume (docker or podman; each log capped at --max-log-bytes, tail kept),
-  MariaDB grastate.dat/gvwstate.dat, neutron's L3HA ha_confs, docker|podman ps -a and inspect of every container, ovs-vsctl,
-  ip netns (and ip -d address in each namespace), ip -d address, the collection time.
+  MariaDB grastate.dat/gvwstate.dat, neutron's L3HA ha_confs, docker|podman ps -a and inspect of every
+  container, ovs-vsctl, ip netns (and ip -d address in each namespace), ip -d address, the collection time.
 Commands come from a fixed list, run without a shell and with a timeout; a missing docker, podman or
 ovs-vsctl is noted as not collected. Nothing on the host is changed. Run it as root.
 \b
