@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import yaml
 from stackrx.checks import knownbugs
 from stackrx.demo.builder import NodeTree
 from stackrx.models import Result, Severity, Status
+from stackrx.sources.sosreport import SosReportView
 from testkit import COMPUTE4, failing, scan_dir, scan_tree
 
 DPKG_HEADER = """Desired=Unknown/Install/Remove/Purge/Hold
@@ -22,7 +24,7 @@ ii  bash           5.0-6ubuntu1.1           amd64        GNU Bourne Again SHell
 # A table of our own, so these tests pin the check's logic and not the advisories of the day.
 TABLE: dict[str, Any] = {"entries": [{
     "id": "TEST-1", "project": "demo", "title": "demo flaw", "severity": "critical",
-    "link": "https://example.org/advisory", "advice": "upgrade demo",
+    "link": "https://example.org/advisory", "published": "2021-06-01", "advice": "upgrade demo",
     "packages": {"deb": ["demo-common"], "rpm": ["demo-common"]},
     "affected": [
         {"scheme": "upstream", "introduced": "0", "fixed": "2.0.0"},
@@ -32,15 +34,29 @@ TABLE: dict[str, Any] = {"entries": [{
 }]}
 
 
-@pytest.fixture
-def demo_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    entries, errors = knownbugs.parse_table(TABLE)
+# NodeTree's default `date` output: the day its snapshots are taken.
+SNAPSHOT_DAY = "2022-02-10"
+
+
+def _use_table(monkeypatch: pytest.MonkeyPatch, *rows: dict[str, Any]) -> None:
+    entries, errors = knownbugs.parse_table({"entries": list(rows)})
     assert not errors
     monkeypatch.setattr(knownbugs, "load_table", lambda: (entries, errors))
 
 
-def _deb(tmp_path: Path, version: str) -> list[Result]:
+@pytest.fixture
+def demo_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_table(monkeypatch, *TABLE["entries"])
+
+
+def _sos_date(when: datetime) -> str:
+    return when.strftime("%a %b %d %H:%M:%S UTC %Y")
+
+
+def _deb(tmp_path: Path, version: str, collected: str | None = None) -> list[Result]:
     node = NodeTree("cmp-1")
+    if collected is not None:
+        node.collected = collected
     row = f"ii  demo-common    {version:<24} all          demo\n"
     node.file("sos_commands/dpkg/dpkg_-l", DPKG_HEADER + row)
     return scan_tree(node, tmp_path, "UPG-007")
@@ -104,6 +120,62 @@ def test_no_package_list_is_skipped(tmp_path: Path, demo_table: None) -> None:
     assert r.status is Status.skipped
 
 
+# -- judging on the collection day -------------------------------------------------------------------------
+def _dated(published: str, **extra: Any) -> dict[str, Any]:
+    return {**TABLE["entries"][0], "published": published, **extra}
+
+
+def test_advisory_published_after_the_snapshot_passes_with_a_note(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The node was not behind on the day the sosreport was taken: mention the match, raise nothing.
+    _use_table(monkeypatch, _dated("2023-05-10"))
+    r = _one(_deb(tmp_path, "2:1.5-0ubuntu1"))
+    assert (r.status, r.severity) == (Status.passed, Severity.info)
+    assert "none in an affected range" in r.message
+    assert (f"1 advisory published after this snapshot was collected ({SNAPSHOT_DAY}) also matches its versions: "
+            "re-scan the node as it is now: TEST-1") in r.message
+    assert (r.evidence[0].source, r.evidence[0].line) == ("sos_commands/dpkg/dpkg_-l", 7)
+
+
+def test_snapshot_collected_after_the_advisory_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_table(monkeypatch, _dated("2023-05-10"))
+    r = _one(failing(_deb(tmp_path, "2:1.5-0ubuntu1", collected="Wed Jun 14 09:00:00 UTC 2023")))
+    assert (r.status, r.severity, r.resource) == (Status.fail, Severity.critical, "TEST-1")
+    assert "published 2023-05-10" in r.message and "unknown" not in r.message
+    assert r.evidence[0].source == "sos_commands/dpkg/dpkg_-l"
+
+
+def test_advisory_of_the_collection_day_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Same day: the fix may already have been out when the data was taken, so the match counts.
+    _use_table(monkeypatch, _dated(SNAPSHOT_DAY))
+    assert _one(failing(_deb(tmp_path, "2:1.5-0ubuntu1"))).resource == "TEST-1"
+
+
+def test_live_like_view_collected_now_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A live scan's collection time is the scan itself: every published advisory is already out.
+    _use_table(monkeypatch, _dated(date.today().isoformat()))
+    r = _one(failing(_deb(tmp_path, "2:1.5-0ubuntu1", collected=_sos_date(datetime.now(UTC)))))
+    assert (r.status, r.severity) == (Status.fail, Severity.critical) and "after this snapshot" not in r.message
+
+
+def test_unknown_collection_time_reports_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SosReportView, "collected_at", lambda self: None)
+    _use_table(monkeypatch, _dated("2026-06-16"))
+    r = _one(failing(_deb(tmp_path, "2:1.5-0ubuntu1")))
+    assert (r.status, r.resource) == (Status.fail, "TEST-1")
+    assert "collection time is unknown" in r.message and "published 2026-06-16" in r.message
+
+
+def test_raised_and_later_advisories_are_reported_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_table(monkeypatch, _dated("2021-06-01"), _dated("2024-01-02", id="TEST-2"), _dated("2025-03-04", id="TEST-3"))
+    results = _deb(tmp_path, "2:1.5-0ubuntu1")
+    assert [r.resource for r in failing(results)] == ["TEST-1"]
+    note = [r for r in results if r.status is Status.passed]
+    assert len(note) == 1 and note[0].resource == "published-after-collection"
+    assert "2 advisories published after this snapshot was collected (2022-02-10) also match its versions" in \
+        note[0].message and note[0].message.endswith("TEST-2, TEST-3")
+
+
 # -- the real table ---------------------------------------------------------------------------------------
 def test_whole_table_is_valid() -> None:
     raw = yaml.safe_load(knownbugs.DATA_FILE.read_text())
@@ -113,6 +185,7 @@ def test_whole_table_is_valid() -> None:
     for entry in entries:
         assert entry.link.startswith("https://") and entry.advice and entry.title
         assert entry.severity in Severity
+        assert isinstance(entry.published, date) and entry.published <= date.today(), entry.id
         for rng in entry.affected:
             for family in knownbugs._SCHEME_FAMILIES[rng.scheme]:
                 low = knownbugs.parse_version(rng.introduced, family)
@@ -127,12 +200,23 @@ def test_whole_table_is_valid() -> None:
     ({"affected": [{"scheme": "deb", "introduced": "0", "fixed": "1.0"}]}, "must name its `distro`"),
     ({"affected": [{"scheme": "deb", "distro": "x", "introduced": "0", "fixed": "1.0^post"}]}, "not a valid"),
     ({"packages": {"apk": ["x"]}}, "not deb or rpm"),
+    ({"published": None}, "`published` must be a YYYY-MM-DD date"),
+    ({"published": "2023-13-01"}, "`published` must be a YYYY-MM-DD date"),
+    ({"published": "10 May 2023"}, "`published` must be a YYYY-MM-DD date"),
+    ({"published": datetime(2023, 5, 10, 12, 0)}, "`published` must be a YYYY-MM-DD date"),
 ])
 def test_malformed_row_is_reported_not_raised(row: dict[str, Any], fragment: str) -> None:
     bad = {**TABLE["entries"][0], "id": "BAD", **row}
     entries, errors = knownbugs.parse_table({"entries": [bad, TABLE["entries"][0]]})
     assert [e.id for e in entries] == ["TEST-1"]
     assert len(errors) == 1 and fragment in errors[0] and "BAD" in errors[0]
+
+
+def test_row_without_published_date_is_a_bad_row() -> None:
+    bad = {k: v for k, v in TABLE["entries"][0].items() if k != "published"} | {"id": "BAD"}
+    entries, errors = knownbugs.parse_table({"entries": [bad, TABLE["entries"][0]]})
+    assert [e.id for e in entries] == ["TEST-1"]
+    assert len(errors) == 1 and "BAD" in errors[0] and "`published` must be a YYYY-MM-DD date" in errors[0]
 
 
 def test_malformed_table_does_not_break_the_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,8 +242,12 @@ def test_distro_entries_carry_no_upstream_range_for_their_family() -> None:
             assert set(entry.packages) <= schemes, entry.id
 
 
+# Taken after every advisory of the table was published, so the real rows are raised, not only mentioned.
+RECENT = "Mon Nov 30 10:00:00 UTC 2026"
+
+
 def _deb_pkgs(tmp_path: Path, *rows: tuple[str, str]) -> list[Result]:
-    node = NodeTree("cmp-1")
+    node = NodeTree("cmp-1", collected=RECENT)
     node.file("sos_commands/dpkg/dpkg_-l", DPKG_HEADER + "".join(
         f"ii  {name:<28} {version:<32} amd64        pkg\n" for name, version in rows))
     return scan_tree(node, tmp_path, "UPG-007")
@@ -197,7 +285,7 @@ def test_real_table_debian_nova_row_ignores_ubuntu_epoch_3_builds(tmp_path: Path
 
 
 def _rpm_pkgs(tmp_path: Path, nevra: str) -> list[Result]:
-    node = NodeTree("ctl-1")
+    node = NodeTree("ctl-1", collected=RECENT)
     node.file("installed-rpms", f"{nevra:<59} Mon 07 Jan 2019\n")
     return scan_tree(node, tmp_path, "UPG-007")
 
@@ -216,18 +304,20 @@ def test_real_table_el7_keepalived_fixed_or_el8_passes(tmp_path: Path, nevra: st
 
 
 @pytest.mark.skipif(not COMPUTE4.exists(), reason="real sosreport not present")
-def test_compute4_focal_ussuri_node() -> None:
-    found = {r.resource: r for r in failing(scan_dir(COMPUTE4, "UPG-007"))}
-    assert set(found) == {"CVE-2023-2088-nova", "CVE-2023-2088-os-brick", "CVE-2026-46448-nova",
-                          "CVE-2026-24708-nova", "CVE-2022-37394-nova-ubuntu", "CVE-2024-40767-nova-ubuntu",
-                          "USN-6690-1-openvswitch", "USN-5307-1-qemu", "USN-5399-1-libvirt"}
-    qemu = found["USN-5307-1-qemu"]
-    assert qemu.severity is Severity.high and "qemu-system-x86 1:4.2-3ubuntu6.19" in qemu.message
-    assert found["USN-5399-1-libvirt"].severity is Severity.medium
-    # neutron 16.4.1 already has the OSSA-2021-001/005 fixes, and this node runs no neutron-server.
-    assert not {"CVE-2021-20267-neutron", "CVE-2021-40085-neutron", "CVE-2022-3277-neutron-ubuntu"} & set(found)
-    nova = found["CVE-2023-2088-nova"]
-    assert nova.severity is Severity.high and "python3-nova 2:21.2.3-0ubuntu1" in nova.message
-    assert {e.source for e in nova.evidence} == {"sos_commands/dpkg/dpkg_-l"}
-    # ceph-common 15.2.14 is past the Octopus fix (15.2.11): no finding.
-    assert "CVE-2021-20288-ceph" not in found
+def test_compute4_snapshot_is_not_behind_on_its_collection_day() -> None:
+    # Collected 2022-02-10: every advisory its versions match came out later (USN-5307-1 on 2022-02-28 is the
+    # first), so the node was up to date with the table on that day; the pass message names them all.
+    results = scan_dir(COMPUTE4, "UPG-007")
+    assert failing(results) == []
+    r = _one(results)
+    assert (r.status, r.severity) == (Status.passed, Severity.info)
+    later = {"CVE-2023-2088-nova", "CVE-2023-2088-os-brick", "CVE-2026-46448-nova", "CVE-2026-24708-nova",
+             "CVE-2022-37394-nova-ubuntu", "CVE-2024-40767-nova-ubuntu", "USN-6690-1-openvswitch", "USN-5307-1-qemu",
+             "USN-5399-1-libvirt"}
+    assert "9 advisories published after this snapshot was collected (2022-02-10) also match its versions" in r.message
+    # Exactly these: neutron 16.4.1 already has the OSSA-2021-001/005 fixes (published before the snapshot),
+    # ceph-common 15.2.14 is past the Octopus fix of CVE-2021-20288, and this node runs no neutron-server.
+    assert set(r.message.rsplit("re-scan the node as it is now: ", 1)[1].split(", ")) == later
+    assert {e.source for e in r.evidence} == {"sos_commands/dpkg/dpkg_-l"}
+    assert any("qemu-system-x86 1:4.2-3ubuntu6.19" in e.excerpt for e in r.evidence)
+    assert any("python3-nova 2:21.2.3-0ubuntu1" in e.excerpt for e in r.evidence)

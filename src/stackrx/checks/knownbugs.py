@@ -6,7 +6,9 @@ implements dpkg's and rpm's ordering (epochs, `~`, `^`, revisions), not with a l
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +18,7 @@ from univers.versions import DebianVersion, InvalidVersion, RpmVersion, Version
 
 from stackrx.engine import CheckContext, check
 from stackrx.facts.packages import Family, Package, Packages, load_packages
-from stackrx.models import CheckMeta, RemediationStep, Severity, StepKind
+from stackrx.models import CheckMeta, Evidence, RemediationStep, Severity, StepKind
 
 DATA_FILE = Path(__file__).with_name("data") / "known_bugs.yaml"
 
@@ -24,6 +26,7 @@ Scheme = Literal["upstream", "deb", "rpm"]
 _SCHEMES: dict[str, Scheme] = {"upstream": "upstream", "deb": "deb", "rpm": "rpm"}
 _SCHEME_FAMILIES: dict[Scheme, tuple[Family, ...]] = {"upstream": ("deb", "rpm"), "deb": ("deb",), "rpm": ("rpm",)}
 _FAMILIES: frozenset[str] = frozenset({"deb", "rpm"})
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Entry:
     title: str
     severity: Severity
     link: str
+    published: date
     advice: str
     packages: dict[str, tuple[str, ...]]
     affected: tuple[Range, ...]
@@ -61,6 +65,19 @@ def _text(raw: dict[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{where}: `{key}` must be a non-empty string")
     return value.strip()
+
+
+def _published(raw: dict[str, Any], where: str) -> date:
+    value = raw.get("published")
+    # YAML reads an unquoted 2023-05-10 as a date and a quoted one as text: take both, but only a bare day.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{where}: `published` must be a YYYY-MM-DD date, not {value!r}")
 
 
 def _range(raw: Any, where: str) -> Range:
@@ -96,6 +113,7 @@ def parse_entry(raw: Any, index: int) -> Entry:
     link = _text(raw, "link", where)
     if not link.startswith("https://"):
         raise ValueError(f"{where}: link must be an https URL")
+    published = _published(raw, where)
     packages_raw = raw.get("packages")
     if not isinstance(packages_raw, dict) or not packages_raw:
         raise ValueError(f"{where}: `packages` must map deb/rpm to package names")
@@ -114,8 +132,8 @@ def parse_entry(raw: Any, index: int) -> Entry:
         if rng.scheme != "upstream" and rng.scheme not in packages:
             raise ValueError(f"{where}: a {rng.scheme} range but no {rng.scheme} package names")
     return Entry(id=_text(raw, "id", where), project=_text(raw, "project", where), title=_text(raw, "title", where),
-                 severity=Severity(severity), link=link, advice=_text(raw, "advice", where), packages=packages,
-                 affected=affected)
+                 severity=Severity(severity), link=link, published=published, advice=_text(raw, "advice", where),
+                 packages=packages, affected=affected)
 
 
 def parse_table(data: Any) -> tuple[tuple[Entry, ...], tuple[str, ...]]:
@@ -195,6 +213,38 @@ def evaluate(pkgs: Packages, entries: tuple[Entry, ...]) -> list[Hit]:
     return hits
 
 
+def _collection_day(collected: datetime) -> date:
+    return (collected.astimezone(UTC) if collected.tzinfo else collected).date()
+
+
+def split_by_collection(hits: list[Hit], collected: datetime | None) -> tuple[list[Hit], list[Hit]]:
+    """Hits to raise, and hits whose advisory came out after the data was collected (only mentioned).
+
+    A snapshot is judged on the day it was taken: a fix published later did not exist yet, so the node was not
+    behind then. The advisory's own day still counts as known; an unknown collection time raises everything.
+    """
+    if collected is None:
+        return hits, []
+    day = _collection_day(collected)
+    return [h for h in hits if h.entry.published <= day], [h for h in hits if h.entry.published > day]
+
+
+def _later_note(later: list[Hit], collected: datetime) -> str:
+    many = len(later) > 1
+    return (f"{len(later)} advisor{'ies' if many else 'y'} published after this snapshot was collected "
+            f"({_collection_day(collected).isoformat()}) also match{'' if many else 'es'} its versions: re-scan the "
+            f"node as it is now: {', '.join(h.entry.id for h in later)}")
+
+
+def _evidence(hits: list[Hit]) -> list[Evidence]:
+    seen: dict[tuple[str, int | None], Evidence] = {}
+    for hit in hits:
+        for pkg, _rng in hit.packages:
+            ev = pkg.evidence()
+            seen.setdefault((ev.source, ev.line), ev)
+    return list(seen.values())
+
+
 def _describe(hit: Hit) -> str:
     installed = ", ".join(f"{pkg.name} {pkg.version}" for pkg, _rng in hit.packages)
     rng = hit.packages[0][1]
@@ -223,7 +273,10 @@ def _describe(hit: Hit) -> str:
         "and rpm ordering for rpm hosts (epochs, `~` pre-releases, revisions). Ranges marked `upstream` compare "
         "only the upstream part of the version, so a distribution that back-ported the fix without a new "
         "upstream release still matches: the message says so. One finding per matched advisory, with the "
-        "package-list line of every affected package as evidence."
+        "package-list line of every affected package as evidence. Each advisory carries its publication date: "
+        "on a snapshot, an advisory published after the collection day is not raised (the node was not behind "
+        "yet) but named in the pass message so the node can be re-scanned as it is now; when the collection "
+        "time is unknown every match is raised and the message says so."
     ),
     risk=(
         "The node runs code with a published flaw: depending on the entry, a tenant can reach another tenant's "
@@ -254,12 +307,18 @@ def _describe(hit: Hit) -> str:
 def known_bugs(ctx: CheckContext) -> None:
     pkgs = ctx.facts.get(load_packages)
     entries, _errors = load_table()
-    hits = evaluate(pkgs, entries)
+    collected = ctx.collected_at()
+    hits, later = split_by_collection(evaluate(pkgs, entries), collected)
+    unknown = ("" if collected is not None else
+               " The collection time is unknown, so this advisory may have been published after the data was taken.")
     for hit in hits:
         ctx.report(hit.entry.severity,
                    f"{hit.entry.id}: {hit.entry.title}; {_describe(hit)}. Advice: {hit.entry.advice} "
-                   f"Advisory: {hit.entry.link}",
+                   f"Advisory: {hit.entry.link} (published {hit.entry.published.isoformat()}).{unknown}",
                    resource=hit.entry.id, evidence=[pkg.evidence() for pkg, _rng in hit.packages])
+    note = _later_note(later, collected) if later and collected is not None else ""
     if not hits:
         ctx.ok(f"{len(pkgs)} installed {pkgs.family} packages checked against {len(entries)} advisories: "
-               "none in an affected range", evidence=[])
+               f"none in an affected range{'; ' + note if note else ''}", evidence=_evidence(later))
+    elif note:
+        ctx.ok(note, resource="published-after-collection", evidence=_evidence(later))
