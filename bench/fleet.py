@@ -71,10 +71,7 @@ def build_fleet(count: int, dest: Path) -> Path:
     trees: dict[str, NodeTree] = {}
     for index, (name, role) in enumerate(_roles(count)):
         ip = _ip(index)
-        tree = build_node(DemoNode(name, role, ip, ()), faults=())
-        if "ovs-vsctl list Open_vSwitch" in tree.commands:
-            S.encap_ip(tree, ip)  # the demo gives every chassis one tunnel address; real chassis each have theirs
-        trees[name] = tree
+        trees[name] = build_node(DemoNode(name, role, ip, ()), faults=())
     computes = sorted(n for n in trees if n.startswith("compute-"))
     S.second_primary(trees["network-2"], trees["network-1"])
     S.system_id(trees[computes[-1]], computes[0])
@@ -181,7 +178,6 @@ def bench_ssh(hosts: int, servers: int, parallel: int) -> None:
         for i in range(servers):
             name = f"compute-{i + 1:04d}"
             tree = build_node(DemoNode(name, "compute", _ip(i), ()), faults=())
-            S.encap_ip(tree, _ip(i))
             root = S.as_node_root(tree, lab.chroot_dir(name))
             started.append(lab.start(name, chroot=root))
         known = lab.known_hosts(work / "known_hosts", started)

@@ -12,6 +12,7 @@ central databases. Every node gets a process list, so checks can tell "not this 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 
 from stackrx.demo.builder import Interface, NodeTree, render_ip_address
@@ -102,16 +103,28 @@ system_version      : "22.04"
 """
 
 
-def _suffix(node: NodeTree) -> int:
+def _mgmt_address(node: NodeTree) -> str | None:
     eth0 = next((i for i in node.interfaces if i.name == "eth0"), None)
     for addr in eth0.addrs if eth0 is not None else []:
-        if addr.startswith(MGMT_PREFIX):
-            return int(addr.split("/")[0].rsplit(".", 1)[-1])
-    return 1
+        ip = addr.split("/")[0]
+        if ip.count(".") == 3:
+            return ip
+    return None
+
+
+def _suffix(node: NodeTree) -> int:
+    """A number unique to the node: the last octet on the demo's own subnet, else the whole IPv4 address (so
+    cloned nodes elsewhere, as in the fleet bench, do not share chassis ids)."""
+    ip = _mgmt_address(node)
+    if ip is None:
+        return 1
+    if ip.startswith(MGMT_PREFIX):
+        return int(ip.rsplit(".", 1)[-1])
+    return int(ipaddress.IPv4Address(ip))
 
 
 def _ip(node: NodeTree) -> str:
-    return f"{MGMT_PREFIX}{_suffix(node)}"
+    return _mgmt_address(node) or f"{MGMT_PREFIX}1"
 
 
 def _uuid(kind: int, node: NodeTree) -> str:
