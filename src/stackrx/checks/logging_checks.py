@@ -130,7 +130,8 @@ def _rotation_out_of_order(ctx: CheckContext, path: str) -> Evidence | None:
         "For every OpenStack service process, finds its log file (--log-file, else log_file/log_dir from the "
         "config files it was started with) and its handler: oslo.log uses RotatingFileHandler for "
         "log_rotation_type = size, TimedRotatingFileHandler for interval and WatchedFileHandler for the "
-        "default none; a log_config_append file is read for rotating handler classes. Two or more processes "
+        "default none; a log_config_append file is read for rotating handler classes and the files they write "
+        "(with it, oslo.log ignores log_file and --log-file). Two or more processes "
         "(a parent and its API workers count) writing one rotating file is medium; on a live host, rotations "
         "whose mtimes run backwards are the seed's symptom. Horizon's local_settings LOGGING is checked the "
         "same way against the number of mod_wsgi processes. External logrotate (copytruncate) with the default "
@@ -169,14 +170,20 @@ def shared_rotating_handler(ctx: CheckContext) -> None:
         if proc.project is None:
             continue
         ini = _process_config(ctx, proc)
+        rotating = _rotation(ctx, ini)
+        named = [r for r in rotating if r.path not in ("", "?")]
+        if named:
+            # A log_config_append file replaces oslo.log's own setup (log_file and --log-file are ignored): every
+            # process started with it writes each file its handlers name.
+            for r in named:
+                writers[r.path].append(proc)
+                handlers.setdefault(r.path, [r])
+            continue
         target = _log_target(proc, ini)
         if target is None:
             continue
         writers[target].append(proc)
-        if target not in handlers:
-            rotating = _rotation(ctx, ini)
-            # A logging config names its own files; only handlers on this target (or unnamed) count.
-            handlers[target] = [r for r in rotating if r.path in ("", "?", target)]
+        handlers.setdefault(target, rotating)
     horizon = _horizon(ctx)
     if not writers and horizon is None:
         raise NotApplicable("no OpenStack service process with a log file on this node")
