@@ -1009,7 +1009,7 @@ def tap_tx_drops(ctx: CheckContext) -> None:
                                                   excerpt=f"delta over {LIVE_INTERVAL_S:.0f} s: {delta}")])
             continue
         ctx.warn(f"{dev.name}{who}: {dropped} of {tx + dropped} host-to-guest packets dropped "
-                 f"({dropped / tx:.1%} of TX): the guest is not draining its virtio receive queue fast enough "
+                 f"({dropped / (tx + dropped):.1%}): the guest is not draining its virtio receive queue fast enough "
                  "(heuristic: an overloaded but healthy guest drops too)", severity=Severity.medium,
                  resource=dev.name, evidence=[counters])
     if not ctx.outcomes:
