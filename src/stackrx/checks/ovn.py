@@ -88,8 +88,15 @@ class OvnNode:
     def is_chassis(self) -> bool:
         return bool(self.controller) or any(k.startswith("ovn-") for k in self.ids)
 
+    def evidence(self, key: str | None = None) -> list[Evidence]:
+        """The external_ids line, pointing at `key` when it is set."""
+        if self.field is None:
+            return []
+        return [self.field.map_evidence(key) if key and key in self.ids else self.field.evidence()]
 
-def _ovn_node(ctx: CheckContext) -> OvnNode:
+
+def ovn_node(ctx: CheckContext) -> OvnNode:
+    """This node's OVN identity as the local OVS database and the process list show it."""
     record = ctx.facts.maybe(load_open_vswitch)
     procs = ctx.facts.maybe(load_processes)
     controller = tuple(procs.matching(OVN_CONTROLLER)) if procs is not None else None
@@ -179,7 +186,7 @@ def _local_ips(links: LinkTable) -> set[ipaddress.IPv4Address | ipaddress.IPv6Ad
     },
 ))
 def ovn_external_ids(ctx: CheckContext) -> None:
-    node = _ovn_node(ctx)
+    node = ovn_node(ctx)
     if node.record is None:
         if node.controller:
             raise MissingEvidence("sos_commands/openvswitch/ovs-vsctl_-t_5_list_Open_vSwitch "
@@ -442,7 +449,7 @@ def _userspace_only(ctx: CheckContext, node: OvnNode) -> bool:
     },
 ))
 def geneve_kernel(ctx: CheckContext) -> None:
-    node = _ovn_node(ctx)
+    node = ovn_node(ctx)
     reason = _geneve_reason(ctx, node)
     if reason is None and not node.is_chassis:
         if node.record is None and node.controller is None:

@@ -6,25 +6,21 @@ from __future__ import annotations
 
 import re
 import socket
-from dataclasses import dataclass
 
 from stackrx.checks.net import signature_hits
-from stackrx.checks.ovn import parse_remote
+from stackrx.checks.ovn import OvnNode, ovn_node, parse_remote
 from stackrx.engine import CheckContext, check
 from stackrx.errors import MissingEvidence, NotApplicable
 from stackrx.facts.container_inspect import Container, load_containers
 from stackrx.facts.ini import IniFile, IniValue, as_bool, as_int, as_list, load_config
 from stackrx.facts.iproute import load_links
-from stackrx.facts.kernel import Process, load_processes
+from stackrx.facts.kernel import load_processes
 from stackrx.facts.netns_mounts import MountCensus, load_largest_namespace, load_mount_census
 from stackrx.facts.ovn_sb import is_gateway, load_sb_table, unbound_gateway_ports
 from stackrx.facts.ovs import (
     OvsBridge,
-    OvsField,
-    OvsRecord,
     OvsShow,
     OvsTable,
-    load_open_vswitch,
     load_ovs_bridges,
     load_ovs_interfaces,
     load_ovs_show,
@@ -32,35 +28,7 @@ from stackrx.facts.ovs import (
 from stackrx.facts.sysctl import load_sysctl
 from stackrx.models import CheckMeta, Evidence, RemediationStep, Severity, StepKind
 
-OVN_CONTROLLER = re.compile(r"(?:^|[/\s])ovn-controller(?:\s|$)")
 GATEWAY_OPTION = "enable-chassis-as-gw"
-
-
-@dataclass(frozen=True)
-class Chassis:
-    """This node's OVN identity as the local OVS database and the process list show it."""
-
-    record: OvsRecord | None
-    ids: dict[str, str]
-    field: OvsField | None
-    controller: tuple[Process, ...] | None
-
-    @property
-    def is_chassis(self) -> bool:
-        return bool(self.controller) or any(k.startswith("ovn-") for k in self.ids)
-
-    def evidence(self, key: str | None = None) -> list[Evidence]:
-        if self.field is None:
-            return []
-        return [self.field.map_evidence(key) if key and key in self.ids else self.field.evidence()]
-
-
-def _chassis(ctx: CheckContext) -> Chassis:
-    record = ctx.facts.maybe(load_open_vswitch)
-    procs = ctx.facts.maybe(load_processes)
-    field = record.get("external_ids") if record is not None else None
-    return Chassis(record, field.as_map() if field is not None else {}, field,
-                   tuple(procs.matching(OVN_CONTROLLER)) if procs is not None else None)
 
 
 def _bridge_mappings(raw: str) -> list[tuple[str, str]]:
@@ -142,7 +110,7 @@ def _bridge_mappings(raw: str) -> list[tuple[str, str]]:
     },
 ))
 def gateway_chassis(ctx: CheckContext) -> None:
-    node = _chassis(ctx)
+    node = ovn_node(ctx)
     sb = ctx.facts.maybe(load_sb_table, "Chassis")
     if not node.is_chassis and sb is None:
         if node.record is None and node.controller is None:
@@ -195,7 +163,7 @@ def _uplinks(bridge: OvsBridge) -> list[str]:
     return [i.name for i in bridge.interfaces() if i.type not in ("internal", "patch") and i.name != bridge.name]
 
 
-def _local_gateway(ctx: CheckContext, node: Chassis) -> list[str]:
+def _local_gateway(ctx: CheckContext, node: OvnNode) -> list[str]:
     cms = [o.strip() for o in node.ids.get("ovn-cms-options", "").split(",") if o.strip()]
     gateway = GATEWAY_OPTION in cms
     mappings = _bridge_mappings(node.ids.get("ovn-bridge-mappings", ""))
@@ -719,7 +687,7 @@ def _patch_links(show: OvsShow) -> dict[frozenset[str], dict[str, list[Evidence]
     },
 ))
 def leftover_patch_ports(ctx: CheckContext) -> None:
-    node = _chassis(ctx)
+    node = ovn_node(ctx)
     if node.record is None:
         raise MissingEvidence("sos_commands/openvswitch/ovs-vsctl_-t_5_list_Open_vSwitch "
                               "(cmd: ovs-vsctl list Open_vSwitch)")
