@@ -12,14 +12,13 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from stackrx.engine import CheckContext, RegisteredCheck, ScanOptions, execute, redact_result
 from stackrx.errors import NotApplicable
 from stackrx.facts import Facts
 from stackrx.models import Evidence, HostSummary, Result, Severity
-from stackrx.sources.base import HostView, Text
+from stackrx.sources.base import NoFilesView
 
 FLEET_HOST = "fleet"
 """Host name of results about the fleet as a whole (a check that passed, or could not run)."""
@@ -52,7 +51,7 @@ class Node:
             return None
 
 
-class FleetView(HostView):
+class FleetView(NoFilesView):
     """The fleet as one target: no files or commands of its own, only the nodes' fleet facts."""
 
     kind = "fleet"
@@ -63,15 +62,6 @@ class FleetView(HostView):
         self.without_facts = [h.name for h in hosts if not isinstance(h.facts.get("fleet"), dict)]
         self.missing = sorted(missing)
         """Hosts of the run that could not be collected: a verdict of absence may concern them."""
-
-    def resolve(self, path: str) -> Path | None:
-        return None
-
-    def glob(self, pattern: str) -> list[str]:
-        return []
-
-    def command(self, key: str) -> Text | None:
-        return None
 
     def hostname(self) -> str:
         return FLEET_HOST

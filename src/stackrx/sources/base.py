@@ -136,6 +136,19 @@ class HostView(ABC):
         """Release temporary resources (an extracted tarball)."""
 
 
+class NoFilesView(HostView):
+    """A source that is not a node (the OpenStack API, a database, a fleet): no files and no commands."""
+
+    def resolve(self, path: str) -> Path | None:
+        return None
+
+    def glob(self, pattern: str) -> list[str]:
+        return []
+
+    def command(self, key: str) -> Text | None:
+        return None
+
+
 def _iter_lines(real: Path) -> Iterator[str]:
     try:
         raw = real.open("rb")

@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 from stackrx.errors import MissingEvidence
 from stackrx.redact import redact
-from stackrx.sources.base import HostView, Text
+from stackrx.sources.base import NoFilesView, Text
 
 if TYPE_CHECKING:
     from openstack.connection import Connection
@@ -99,7 +98,7 @@ def connect(options: CloudOptions) -> CloudView:
     return CloudView(conn, options, auth_url)
 
 
-class CloudView(HostView):
+class CloudView(NoFilesView):
     kind = "api"
 
     def __init__(self, conn: Connection, options: CloudOptions, auth_url: str) -> None:
@@ -124,16 +123,6 @@ class CloudView(HostView):
 
     def region(self) -> str:
         return self.conn.config.get_region_name() or ""
-
-    # -- no files, no commands on a cloud ----------------------------------------
-    def resolve(self, path: str) -> Path | None:
-        return None
-
-    def glob(self, pattern: str) -> list[str]:
-        return []
-
-    def command(self, key: str) -> Text | None:
-        return None
 
     def close(self) -> None:
         self.conn.close()

@@ -13,12 +13,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from stackrx.errors import UsageError
 from stackrx.redact import redact
-from stackrx.sources.base import HostView, Text
+from stackrx.sources.base import NoFilesView
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -205,7 +204,7 @@ class DbServer:
             self._engine = None
 
 
-class DbView(HostView):
+class DbView(NoFilesView):
     """A database server seen as a host: no files, no commands; checks reach it through `server`."""
 
     kind = "db"
@@ -231,15 +230,6 @@ class DbView(HostView):
             self._once[key] = compute()
         return cast(T, self._once[key])
 
-    def resolve(self, path: str) -> Path | None:
-        return None
-
-    def glob(self, pattern: str) -> list[str]:
-        return []
-
-    def command(self, key: str) -> Text | None:
-        return None
-
     def hostname(self) -> str:
         return self.server.label
 
@@ -250,7 +240,7 @@ class DbView(HostView):
         self.server.close()
 
 
-class ClusterView(HostView):
+class ClusterView(NoFilesView):
     """All the member URLs given for one run, for the cross-member Galera agreement check."""
 
     kind = "db"
@@ -258,15 +248,6 @@ class ClusterView(HostView):
     def __init__(self, members: list[DbView]) -> None:
         super().__init__(", ".join(m.target for m in members))
         self.members = members
-
-    def resolve(self, path: str) -> Path | None:
-        return None
-
-    def glob(self, pattern: str) -> list[str]:
-        return []
-
-    def command(self, key: str) -> Text | None:
-        return None
 
     def hostname(self) -> str:
         return "galera:" + ",".join(m.hostname() for m in self.members)
