@@ -11,7 +11,7 @@ import ipaddress
 import re
 import socket
 
-from stackrx.checks.telemetry import CRON_GLOBS
+from stackrx.checks.telemetry import CRON_GLOBS, active_lines
 from stackrx.engine import CheckContext, check
 from stackrx.errors import MissingEvidence, NotApplicable
 from stackrx.facts.firewall import Firewall, load_firewall
@@ -70,19 +70,7 @@ def controller_evidence(ctx: CheckContext) -> list[Evidence]:
 
 
 def archive_jobs(view: HostView) -> list[Evidence]:
-    found: list[Evidence] = []
-    for pattern in (*CRON_GLOBS, *_UNIT_GLOBS):
-        for path in view.glob(pattern):
-            if view.is_dir(path):
-                continue
-            text = view.read_text(path)
-            if text is None:
-                continue
-            for lineno, line in enumerate(text.content.splitlines(), 1):
-                stripped = line.strip()
-                if stripped and not stripped.startswith("#") and ARCHIVE_JOB.search(stripped):
-                    found.append(Evidence(source=text.source, line=lineno, excerpt=stripped[:300]))
-    return found
+    return [ev for line, ev in active_lines(view, (*CRON_GLOBS, *_UNIT_GLOBS)) if ARCHIVE_JOB.search(line)]
 
 
 @check(CheckMeta(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from stackrx.engine import CheckContext, check
@@ -32,20 +33,18 @@ def backend(value: IniValue | None) -> str | None:
     return "sql" if scheme in _SQL_SCHEMES else scheme
 
 
+def active_lines(view: HostView, patterns: Iterable[str]) -> Iterator[tuple[str, Evidence]]:
+    """Every uncommented, non-empty line (stripped) of the files matching `patterns`, with its evidence."""
+    for text in view.read_files(patterns):
+        for lineno, line in enumerate(text.content.splitlines(), 1):
+            stripped = line.strip()
+            if stripped and not stripped.startswith("#"):
+                yield stripped, Evidence(source=text.source, line=lineno, excerpt=stripped[:300])
+
+
 def cron_job(view: HostView, command: str) -> Evidence | None:
     """The first uncommented crontab line running `command`."""
-    for pattern in CRON_GLOBS:
-        for path in view.glob(pattern):
-            if view.is_dir(path):
-                continue
-            text = view.read_text(path)
-            if text is None:
-                continue
-            for lineno, line in enumerate(text.content.splitlines(), 1):
-                stripped = line.strip()
-                if stripped and not stripped.startswith("#") and command in stripped:
-                    return Evidence(source=text.source, line=lineno, excerpt=stripped[:300])
-    return None
+    return next((ev for line, ev in active_lines(view, CRON_GLOBS) if command in line), None)
 
 
 def _maybe_config(ctx: CheckContext, service: str) -> IniFile | None:

@@ -107,15 +107,9 @@ class ApacheConfig:
 def load_apache_config(view: HostView) -> ApacheConfig:
     directives: list[Directive] = []
     files: list[str] = []
-    for pattern in CONFIG_GLOBS:
-        for path in view.glob(pattern):
-            if view.is_dir(path):
-                continue
-            text = view.read_text(path)
-            if text is None:
-                continue
-            files.append(text.source)
-            directives.extend(parse_apache_conf(text))
+    for text in view.read_files(CONFIG_GLOBS):
+        files.append(text.source)
+        directives.extend(parse_apache_conf(text))
     if not files:
         raise MissingEvidence("etc/httpd/conf/httpd.conf, etc/httpd/conf.modules.d/*.conf, "
                               "etc/apache2/apache2.conf, etc/apache2/mods-enabled/*.load")

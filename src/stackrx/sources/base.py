@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +90,16 @@ class HostView(ABC):
         except OSError:
             return None
         return Text(self.source_name(path), data.decode("utf-8", errors="replace"))
+
+    def read_files(self, patterns: Iterable[str]) -> Iterator[Text]:
+        """Every readable file matching the globs, pattern by pattern; directories are passed over."""
+        for pattern in patterns:
+            for path in self.glob(pattern):
+                if self.is_dir(path):
+                    continue
+                text = self.read_text(path)
+                if text is not None:
+                    yield text
 
     def open_lines(self, path: str) -> Iterator[str]:
         """Stream a (possibly gzip-compressed) text file line by line; memory stays flat."""
