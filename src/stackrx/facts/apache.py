@@ -148,9 +148,7 @@ def parse_apachectl_m(text: Text) -> LoadedModules:
 
 
 def load_loaded_modules(view: HostView) -> LoadedModules:
-    text = view.command("apachectl -M")
-    if text is None or not text.content.strip():
-        raise MissingEvidence("sos_commands/apache/apachectl_-M (cmd: apachectl -M)")
+    text = view.required_command("apachectl -M", "sos_commands/apache/apachectl_-M")
     return parse_apachectl_m(text)
 
 

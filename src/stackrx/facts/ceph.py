@@ -321,9 +321,7 @@ def parse_versions(text: Text) -> DaemonVersions:
 
 
 def load_versions(view: HostView) -> DaemonVersions:
-    text = view.command("ceph versions")
-    if text is None or not text.content.strip():
-        raise MissingEvidence("sos_commands/ceph_mon/ceph_versions (cmd: ceph versions)")
+    text = view.required_command("ceph versions", "sos_commands/ceph_mon/ceph_versions")
     return parse_versions(text)
 
 

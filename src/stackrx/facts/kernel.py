@@ -111,9 +111,7 @@ def parse_lsmod(text: Text) -> Lsmod:
 
 
 def load_lsmod(view: HostView) -> Lsmod:
-    text = view.command("lsmod")
-    if text is None or not text.content.strip():
-        raise MissingEvidence("sos_commands/kernel/lsmod (cmd: lsmod)")
+    text = view.required_command("lsmod", "sos_commands/kernel/lsmod")
     return parse_lsmod(text)
 
 
@@ -183,9 +181,7 @@ def parse_uname(text: Text) -> Uname:
 
 
 def load_uname(view: HostView) -> Uname:
-    text = view.command("uname -a")
-    if text is None or not text.content.strip():
-        raise MissingEvidence("sos_commands/kernel/uname_-a (cmd: uname -a)")
+    text = view.required_command("uname -a", "sos_commands/kernel/uname_-a")
     return parse_uname(text)
 
 
@@ -247,9 +243,7 @@ def parse_ps(text: Text) -> ProcessTable:
 
 
 def load_processes(view: HostView) -> ProcessTable:
-    text = view.command("ps auxwww")
-    if text is None or not text.content.strip():
-        raise MissingEvidence("sos_commands/process/ps_auxwwwm (cmd: ps auxwww)")
+    text = view.required_command("ps auxwww", "sos_commands/process/ps_auxwwwm")
     return parse_ps(text)
 
 

@@ -33,7 +33,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from stackrx.errors import MissingEvidence, ParseError
+from stackrx.errors import ParseError
 from stackrx.facts.kernel import ProcessTable, load_processes
 from stackrx.models import Evidence
 from stackrx.sources.base import HostView, Text
@@ -159,9 +159,7 @@ def parse_unit_files(text: Text) -> dict[str, UnitFile]:
 
 
 def load_unit_files(view: HostView) -> dict[str, UnitFile]:
-    text = view.command("systemctl list-unit-files")
-    if text is None or not text.content.strip():
-        raise MissingEvidence("sos_commands/systemd/systemctl_list-unit-files (cmd: systemctl list-unit-files)")
+    text = view.required_command("systemctl list-unit-files", "sos_commands/systemd/systemctl_list-unit-files")
     return parse_unit_files(text)
 
 
@@ -221,9 +219,7 @@ def parse_docker_ps(text: Text) -> dict[str, ContainerStatus]:
 
 
 def load_container_status(view: HostView) -> dict[str, ContainerStatus]:
-    text = view.command("docker ps -a")
-    if text is None or not text.content.strip():
-        raise MissingEvidence("sos_commands/docker/docker_ps_-a (cmd: docker ps -a)")
+    text = view.required_command("docker ps -a", "sos_commands/docker/docker_ps_-a")
     return parse_docker_ps(text)
 
 

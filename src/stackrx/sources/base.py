@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from stackrx.errors import MissingEvidence
+
 
 @dataclass(frozen=True)
 class Text:
@@ -127,6 +129,13 @@ class HostView(ABC):
     @abstractmethod
     def command(self, key: str) -> Text | None:
         """Output of a logical command, or None when it was not collected / could not run."""
+
+    def required_command(self, key: str, where: str) -> Text:
+        """The command's output; MissingEvidence naming `where` (its sos file) when absent or empty."""
+        text = self.command(key)
+        if text is None or not text.content.strip():
+            raise MissingEvidence(f"{where} (cmd: {key})")
+        return text
 
     def netns_command(self, namespace: str, key: str) -> Text | None:
         """Output of a logical command inside a network namespace (`ip netns exec NS ...`)."""
