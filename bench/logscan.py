@@ -2,7 +2,7 @@
 
     python bench/logscan.py                 # 1 GiB file under bench/.work/ (built once, then reused)
     python bench/logscan.py --size 100M     # quick run
-    python bench/logscan.py --backend re    # the pure-Python path (no hyperscan)
+    python bench/logscan.py --backend re    # the pure-Python path (also: hyperscan; default ahocorasick)
 
 The file mixes real line shapes (compute4 syslog/kern.log/nova/neutron/OVS logs, loghub OpenStack and Linux
 samples from ../shared/realdata) with fresh timestamps over 30 days, and every single-line signature
@@ -170,8 +170,7 @@ def build(path: Path, size: int, api_share: float, sprinkle_every: int, seed: in
 
 def child(args: argparse.Namespace) -> int:
     """Runs inside the measured process: scan the file, report counts, time and peak RSS."""
-    if args.backend == "re":
-        os.environ["STACKRX_NO_HYPERSCAN"] = "1"
+    os.environ["STACKRX_SCANNER"] = args.backend
     t0 = time.perf_counter()
     from stackrx.facts import logs
     from stackrx.signatures import scanner as scanner_mod
@@ -257,7 +256,7 @@ def main() -> int:
     ap.add_argument("--sprinkle-every", type=int, default=1000, help="one table example per N lines")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per tool; the best is reported")
-    ap.add_argument("--backend", choices=("hyperscan", "re"), default="hyperscan")
+    ap.add_argument("--backend", choices=("ahocorasick", "hyperscan", "re"), default="ahocorasick")
     ap.add_argument("--workers", type=int, default=0, help="stackrx worker processes (0 = one per CPU)")
     ap.add_argument("--no-verify", action="store_true", help="skip the per-pattern rg count comparison")
     ap.add_argument("--rebuild", action="store_true")

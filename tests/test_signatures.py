@@ -21,9 +21,11 @@ from stackrx.signatures.scanner import (
     Scanner,
     ScanStats,
     SignatureError,
+    ahocorasick_available,
     default_signatures,
     hyperscan_available,
     load_signatures,
+    preferred_backend,
 )
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
@@ -38,7 +40,11 @@ REGISTRY = [  # CATALOGUE.md §3, every row
     "R-OVN-ENCAP-DUP", "R-DNSMASQ", "R-KEEPALIVED",
 ]
 needs_hyperscan = pytest.mark.skipif(not hyperscan_available(), reason="hyperscan not importable")
-BACKENDS = ["re", pytest.param("hyperscan", marks=needs_hyperscan)]
+needs_ahocorasick = pytest.mark.skipif(not ahocorasick_available(), reason="ahocorasick_rs not importable")
+BACKENDS = ["re", pytest.param("hyperscan", marks=needs_hyperscan),
+            pytest.param("ahocorasick", marks=needs_ahocorasick)]
+AVAILABLE = ["re"] + (["hyperscan"] if hyperscan_available() else []) + (
+    ["ahocorasick"] if ahocorasick_available() else [])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -200,16 +206,15 @@ def _corpus(seed: int, count: int) -> bytes:
     return "\n".join(out).encode() + b"\n"
 
 
-@needs_hyperscan
 @pytest.mark.parametrize("chunk", [4096, 1 << 20])
-def test_hyperscan_and_re_backends_give_identical_hits(chunk: int) -> None:
+def test_every_backend_gives_identical_hits(chunk: int) -> None:
+    assert len(AVAILABLE) == 3 or not (hyperscan_available() and ahocorasick_available())
     data = _corpus(seed=11, count=6000)
-    results = []
-    for backend in ("hyperscan", "re"):
-        sc = Scanner(backend=backend, chunk_bytes=chunk)
-        results.append(list(sc.matches(io.BytesIO(data))))
-    assert results[0] == results[1]
-    assert len({sig for sig, _n, _t in results[0]}) == len(SIGS)  # every signature was exercised
+    results = {backend: list(Scanner(backend=backend, chunk_bytes=chunk).matches(io.BytesIO(data)))
+               for backend in AVAILABLE}
+    for backend, got in results.items():
+        assert got == results["re"], backend
+    assert len({sig for sig, _n, _t in results["re"]}) == len(SIGS)  # every signature was exercised
 
 
 def test_results_do_not_depend_on_chunk_size(scanner: Scanner) -> None:
@@ -231,8 +236,7 @@ def test_every_hit_is_what_the_regex_says_line_by_line(scanner: Scanner) -> None
     assert sorted(got) == sorted(expected)
 
 
-_CACHED = {backend: Scanner(backend=backend) for backend in (("re", "hyperscan") if hyperscan_available()
-                                                              else ("re",))}
+_CACHED = {backend: Scanner(backend=backend) for backend in AVAILABLE}
 _LINES = [x for s in SIGS for x in (*s.examples, *s.near_misses) if "\n" not in x]
 
 
@@ -251,7 +255,7 @@ def test_mutated_lines_agree_with_the_regex(lines: list[str], noise: str, where:
 
 def test_block_signature_spanning_a_chunk_boundary() -> None:
     block = SIGS[IDS.index("R-GALERA-Q")].examples[0]
-    for backend in ("re", "hyperscan") if hyperscan_available() else ("re",):
+    for backend in AVAILABLE:
         sc = Scanner(backend=backend, chunk_bytes=4096)
         for pad in range(3900, 4200, 37):  # move the block across the 4 KiB chunk edge
             data = ("x" * 60 + "\n") * (pad // 61) + block + "\nafter\n"
@@ -382,3 +386,40 @@ def test_signatures_without_literals_follow_the_regex(backend: str) -> None:
                       if s.compiled().search(line))
     assert sorted(sc.matches(io.BytesIO(data))) == expected
     assert {sigs[i].id for i, _n, _l in expected} == {s.id for s in sigs}
+
+
+# -- literals that overlap: the leftmost-first automaton reports only one of them -------------------------
+
+OVERLAPPING = r"""
+signatures:
+  - {id: R-TAIL, regex: 'link partner lost', severity: low, message: m}
+  - {id: R-HEAD, regex: 'lost carrier on (?P<dev>\w+)', severity: low, message: m}
+  - {id: R-PREFIX, regex: 'link partner', severity: low, message: m}
+  - {id: R-INSIDE, regex: 'partner lost', severity: low, message: m}
+  - {id: R-LAST, regex: 'on eth\d', severity: low, message: m}
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_overlapping_literals_are_all_found(backend: str) -> None:
+    sigs = load_signatures(OVERLAPPING)
+    sc = Scanner(sigs, backend=backend, chunk_bytes=4096)
+    lines = ["bond0: link partner lost carrier on eth1", "link partner lost", "lost carrier on eth2",
+             "partner lost carrier on x", "no match here", "link partner", "on eth3 link partner lost carrier"]
+    data = "\n".join(lines * 300).encode() + b"\n"
+    expected = sorted((i, n, line) for n, line in enumerate(data.split(b"\n")[:-1], 1)
+                      for i, s in enumerate(sigs) if s.compiled().search(line))
+    assert sorted(sc.matches(io.BytesIO(data))) == expected
+    assert {sigs[i].id for i, _n, _l in expected} == {s.id for s in sigs}
+    if backend == "ahocorasick":  # the case is real: the automaton alone reports fewer literals than are there
+        assert len(sc._automaton.find_matches_as_indexes(lines[0].encode())) < 4
+
+
+def test_default_backend_is_the_fastest_available_and_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STACKRX_SCANNER", raising=False)
+    assert preferred_backend() == AVAILABLE[-1] if len(AVAILABLE) == 3 else preferred_backend() in AVAILABLE
+    monkeypatch.setenv("STACKRX_SCANNER", "re")
+    assert preferred_backend() == "re"
+    monkeypatch.setenv("STACKRX_SCANNER", "pcre")
+    with pytest.raises(ValueError, match="STACKRX_SCANNER"):
+        preferred_backend()
