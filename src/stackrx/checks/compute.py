@@ -299,23 +299,19 @@ class DomainDisks:
 
 def _domains(view: HostView) -> list[DomainDisks]:
     out: list[DomainDisks] = []
-    for pattern in _DOMAIN_XML:
-        for path in view.glob(pattern):
-            text = view.read_text(path)
-            if text is None:
-                continue
-            name = _XML_NAME.search(text.content)
-            image = _XML_ROOT_IMAGE.search(text.content)
-            files = frozenset(normpath(f) for f in _XML_FILE.findall(text.content))
-            label = name.group(1) if name else posixpath.basename(path).removesuffix(".xml")
-            lineno = text.content.count("\n", 0, name.start()) + 1 if name else None
-            out.append(DomainDisks(
-                name=label,
-                files=files,
-                root_image_sha1=hashlib.sha1(image.group(1).encode()).hexdigest() if image else None,
-                has_local_root=any(_qcow2_root(disk) for disk in _XML_DISK.findall(text.content)),
-                evidence=Evidence(source=text.source, line=lineno, excerpt=f"<name>{label}</name>"),
-            ))
+    for text in view.read_files(_DOMAIN_XML):
+        name = _XML_NAME.search(text.content)
+        image = _XML_ROOT_IMAGE.search(text.content)
+        files = frozenset(normpath(f) for f in _XML_FILE.findall(text.content))
+        label = name.group(1) if name else posixpath.basename(text.source).removesuffix(".xml")
+        lineno = text.content.count("\n", 0, name.start()) + 1 if name else None
+        out.append(DomainDisks(
+            name=label,
+            files=files,
+            root_image_sha1=hashlib.sha1(image.group(1).encode()).hexdigest() if image else None,
+            has_local_root=any(_qcow2_root(disk) for disk in _XML_DISK.findall(text.content)),
+            evidence=Evidence(source=text.source, line=lineno, excerpt=f"<name>{label}</name>"),
+        ))
     return out
 
 

@@ -184,11 +184,8 @@ def _with_hostconfig(view: HostView, container: Container, path: str) -> Contain
 
 def load_containers(view: HostView) -> tuple[Container, ...]:
     out: list[Container] = []
-    for pattern in SOS_GLOBS:
-        for path in view.glob(pattern):
-            text = view.read_text(path)
-            if text is not None:
-                out.extend(parse_container_inspect(text))
+    for text in view.read_files(SOS_GLOBS):
+        out.extend(parse_container_inspect(text))
     if not out:
         for path in view.glob(LIVE_DOCKER):
             text = view.read_text(path)
