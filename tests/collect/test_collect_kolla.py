@@ -11,7 +11,7 @@ import os
 import shlex
 import stat
 import tarfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,8 +106,18 @@ def fake_tool(bindir: Path, data: Path, name: str, answers: dict[str, str], *, s
     script.chmod(0o755)
 
 
+def dmesg_lines(*bodies: str) -> str:
+    """`dmesg -T` lines stamped a few minutes before now (the bundle's collection time is the real clock)."""
+    now = datetime.now(UTC)
+    return "".join(f"[{now - timedelta(minutes=len(bodies) - i):%a %b %e %H:%M:%S %Y}] {body}\n"
+                   for i, body in enumerate(bodies))
+
+
+HEALTHY_DMESG = dmesg_lines("EXT4-fs (vda1): re-mounted. Opts: discard", "br-int: port 2(tap3) entered forwarding")
+
+
 def fake_bin(tmp: Path, *, engine: str | None = "docker", mariadb: str = "Restarting (1) 12 seconds ago",
-             l3_privileged: bool = False, slow_ovs: bool = False) -> Path:
+             l3_privileged: bool = False, slow_ovs: bool = False, dmesg: str = HEALTHY_DMESG) -> Path:
     bindir, data = tmp / "bin", tmp / "data"
     bindir.mkdir()
     ovs = {f"-t 5 {sub}": (SOS / "openvswitch" / f"ovs-vsctl_-t_5_{sub.replace(' ', '_')}").read_text()
@@ -116,10 +126,22 @@ def fake_bin(tmp: Path, *, engine: str | None = "docker", mariadb: str = "Restar
     net = SOS / "networking"
     fake_tool(bindir, data, "ip", {
         "-d address": (net / "ip_-d_address").read_text(), "netns": (net / "ip_netns").read_text(),
+        "-d link": (net / "ip_-s_-d_link").read_text(),
+        "route show table all": (net / "ip_route_show_table_all").read_text(),
         **{f"netns exec {ns} ip -d address show": (net / f"ip_netns_exec_{ns}_ip_address_show").read_text()
            for ns in NAMESPACES},
     })
     fake_tool(bindir, data, "hostname", {"": "compute-1\n"})
+    # Host-level commands answer with compute4's real outputs (mount: compute4's sos has none).
+    for tool, args, rel in (("uptime", "", "host/uptime"), ("conntrack", "-S", "conntrack/conntrack_-S"),
+                            ("sysctl", "-a", "kernel/sysctl_-a"), ("lsmod", "", "kernel/lsmod"),
+                            ("uname", "-a", "kernel/uname_-a"), ("df", "-al -x autofs", "filesys/df_-al_-x_autofs"),
+                            ("ps", "auxwww", "process/ps_auxwwwm"), ("free", "", "memory/free")):
+        fake_tool(bindir, data, tool, {args: (SOS / rel).read_text()})
+    fake_tool(bindir, data, "mount", {"-l": "/dev/vda1 on / type ext4 (rw,relatime) [cloudimg-rootfs]\n"})
+    fake_tool(bindir, data, "dmesg", {"-T": dmesg})
+    fake_tool(bindir, data, "nft", {"-a list ruleset": "table inet filter { # handle 1\n}\n"})
+    fake_tool(bindir, data, "iptables-save", {"": "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"})
     if engine:
         images = {"nova_compute": "quay.io/openstack.kolla/nova-compute:2024.1-ubuntu-jammy",
                   "neutron_l3_agent": "quay.io/openstack.kolla/neutron-l3-agent:2024.1-ubuntu-jammy",
@@ -275,6 +297,24 @@ def test_scan_reads_the_kolla_nova_conf_inside_the_bundle(tmp_path: Path) -> Non
 
 
 # -- (c) missing binaries, podman, timeouts, refusals --------------------------------------------------
+def test_bundle_alone_carries_the_host_evidence_for_conntrack_drops(tmp_path: Path) -> None:
+    """dmesg, sysctl and conntrack -S come with the bundle, so NET-001 judges a Kolla host without a sosreport."""
+    root = kolla_root(tmp_path / "host")
+    drops = dmesg_lines(*["nf_conntrack: nf_conntrack: table full, dropping packet"] * 3)
+    out = tmp_path / "drops.tar.gz"
+    assert collect(root, out, fake_bin(tmp_path, dmesg=drops)).exit_code == 0
+    [(status, severity, message, sources)] = by_check(scan(out, "NET-001"), "NET-001")
+    assert (status, severity) == (Status.fail, Severity.critical), message
+    assert "sos_commands/kernel/dmesg_-T" in sources and "3" in message
+
+
+def test_bundle_with_a_quiet_kernel_log_passes_net001(bundle: tuple[Path, Result]) -> None:
+    out, _ = bundle
+    [(status, _sev, message, sources)] = by_check(scan(out, "NET-001"), "NET-001")
+    assert status is Status.passed, message
+    assert any(src.startswith("sos_commands/kernel/") for src in sources), sources
+
+
 def test_missing_docker_is_recorded_not_fatal(tmp_path: Path) -> None:
     root = kolla_root(tmp_path / "host")
     out = tmp_path / "b.tar.xz"

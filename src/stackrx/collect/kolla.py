@@ -8,7 +8,8 @@ have, so a sosreport of such a node lacks the service configs, logs and containe
     var/lib/.../volumes/mariadb/_data/{grastate,gvwstate}.dat
     var/lib/.../volumes/neutron_metadata_socket/_data/ha_confs/...   L3HA router state and keepalived.conf
     sos_commands/<plugin>/<sos file name>               allow-listed commands: docker/podman ps -a and inspect
-                                                        of every container, ovs-vsctl, ip netns, ip -d address
+                                                        of every container, ovs-vsctl, ip (per namespace too),
+                                                        sysctl, lsmod, uname, dmesg, mount, df, ps, firewall
     sos_commands/date/date                              the collection time (UTC)
     sos_logs/stackrx-collect.json                       every item: collected, tailed, skipped or not collected
 
@@ -55,15 +56,31 @@ from stackrx.sources.live import NETNS_NAME
 ENGINES = ("docker", "podman")
 GALERA_STATE_FILES = ("grastate.dat", "gvwstate.dat")
 # Host commands by logical key, with the sos plugin directory that holds each.
+# The host-level ones are what sos would also collect; they make a bundle scannable on its own (roles from ps,
+# conntrack and proxy_arp from sysctl, VLAN chains and MTUs from ip -d link, kernel drops from dmesg).
 HOST_COMMANDS: tuple[tuple[str, str], ...] = (
     ("hostname", "host"),
+    ("uptime", "host"),
     ("ip -d address", "networking"),
+    ("ip -d link", "networking"),
+    ("ip route show table all", "networking"),
     ("ip netns", "networking"),
+    ("conntrack -S", "networking"),
     ("ovs-vsctl show", "openvswitch"),
     ("ovs-vsctl list Open_vSwitch", "openvswitch"),
     ("ovs-vsctl list-br", "openvswitch"),
     ("ovs-vsctl list bridge", "openvswitch"),
     ("ovs-vsctl list interface", "openvswitch"),
+    ("sysctl -a", "kernel"),
+    ("lsmod", "kernel"),
+    ("uname -a", "kernel"),
+    ("dmesg", "kernel"),
+    ("mount -l", "filesys"),
+    ("df -al", "filesys"),
+    ("ps auxwww", "process"),
+    ("free", "memory"),
+    ("nft list ruleset", "firewall_tables"),
+    ("iptables-save", "firewall_tables"),
 )
 # Per network namespace (L3HA VIPs live on qr-/qg- ports inside qrouter-*): the first sos spelling is written.
 NETNS_KEYS = ("ip -d address",)
