@@ -238,6 +238,33 @@ def removed_option(tree: Path) -> None:
     _ini_set(tree, NOVA_CONF, "DEFAULT", "default_floating_pool = ext_net")
 
 
+def spice_half_configured(tree: Path) -> None:
+    """CON-001: SPICE switched on at the compute while VNC stays on and the proxy URL keeps its localhost default."""
+    _append(tree, NOVA_CONF, "\n[spice]\nenabled = True\nagent_enabled = True\n")
+
+
+def keepalived_flapping(tree: Path) -> None:
+    """HA-002: the node's L3HA router (VR_24) flips between MASTER and BACKUP every few minutes."""
+    states = ("MASTER", "BACKUP") * 4
+    _append(tree, "var/log/syslog", "".join(
+        f"Feb 10 16:{11 + 2 * n:02d}:07 compute4 Keepalived_vrrp[1775814]: (VR_24) Entering {state} STATE\n"
+        for n, state in enumerate(states)))
+
+
+def ovn_chassis_without_encap_ip(tree: Path) -> None:
+    """OVN-001: an OVN chassis (ovn-controller running) registered without external_ids:ovn-encap-ip.
+
+    The real node runs ML2/OVS, so turning it into a chassis also (rightly) raises OVN-003 (no geneve module
+    loaded) and OVN-007 (the OVS agent's patch ports are still there).
+    """
+    _sub(tree, "sos_commands/openvswitch/ovs-vsctl_-t_5_list_Open_vSwitch", r"(external_ids +: \{hostname=\S+, )",
+         r'\g<1>ovn-encap-type=geneve, ovn-remote="tcp:10.0.0.10:6642", ')
+    _append(tree, "sos_commands/process/ps_auxwwwm",
+            "root        1904  0.3  0.1  60212 14876 ?        -    Feb09   4:12 ovn-controller "
+            "unix:/var/run/openvswitch/db.sock -vconsole:emer -vsyslog:err -vfile:info --no-chdir "
+            "--log-file=/var/log/ovn/ovn-controller.log --pidfile=/var/run/ovn/ovn-controller.pid --detach\n")
+
+
 FAULTS: list[tuple[str, Callable[[Path], None]]] = [
     ("NET-001", conntrack_full),
     ("NET-003", vlan_on_vlan),
@@ -257,6 +284,9 @@ FAULTS: list[tuple[str, Callable[[Path], None]]] = [
     ("MQ-002", console_output_flood),
     ("TEL-001", ceilometer_no_ttl),
     ("UPG-006", removed_option),
+    ("CON-001", spice_half_configured),
+    ("HA-002", keepalived_flapping),
+    ("OVN-001", ovn_chassis_without_encap_ip),
 ]
 
 
