@@ -5,7 +5,7 @@ directories of sosreports and directories of per-node JSON results are judged al
 on the hosts they concern; a check that found nothing reports one pass on host `fleet`.
 
 HA-F01, DB-F01 and NET-002 are shared ids: other commands or the node scan register them (API view in
-`stackrx cloud`, SQL view in `stackrx db`, NET-002's node part in checks/net_extra.py). The fleet runs their
+`stackrx cloud`, SQL view in `stackrx db`, NET-002's node part in checks/net.py). The fleet runs their
 cross-node halves under the same ids with the registered metadata; `HA_F01_META`, `DB_F01_META` and
 `NET_002_META` describe the cross-node half and are used only when no other module registered the id.
 """

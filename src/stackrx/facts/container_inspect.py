@@ -188,9 +188,9 @@ def load_containers(view: HostView) -> tuple[Container, ...]:
         out.extend(parse_container_inspect(text))
     if not out:
         for path in view.glob(LIVE_DOCKER):
-            text = view.read_text(path)
-            if text is not None:
-                out.extend(_with_hostconfig(view, c, path) for c in parse_docker_config(text))
+            config = view.read_text(path)
+            if config is not None:
+                out.extend(_with_hostconfig(view, c, path) for c in parse_docker_config(config))
     if not out:
         raise MissingEvidence("sos_commands/docker/containers/docker_inspect_<c>, sos_commands/podman/"
                               "containers/podman_inspect_<c> or var/lib/docker/containers/*/config.v2.json")
