@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,3 +108,19 @@ def test_output_file_and_no_secrets(tmp_path: Path, compute4: Path) -> None:
     assert proc.returncode in (0, 3), proc.stderr
     text = out.read_text()
     assert "Sup3rS3cret" not in text and "Rabb1tPw" not in text
+
+
+def test_every_check_names_the_function_that_implements_it() -> None:
+    """`checks list --format json` and `checks show` give a path and function a newcomer can open."""
+    root = Path(__file__).resolve().parents[1]
+    result = run("checks", "list", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows and all(row["code"] for row in rows)
+    for row in rows:
+        for where in row["code"]:
+            path, func = where.split("::")
+            assert re.search(rf"^def {re.escape(func)}\(", (root / path).read_text(), re.MULTILINE), where
+    shared = {row["id"]: row["code"] for row in rows}["HA-F01"]
+    assert len(shared) == 2 and any("checks/fleet.py::" in w for w in shared)  # API half and cross-node half
+    assert "code: src/stackrx/checks/net.py::" in run("checks", "show", "NET-007").stdout

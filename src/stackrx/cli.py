@@ -152,11 +152,12 @@ def checks_list(fmt: str) -> None:
     """List every registered check, grouped by area."""
     import json
 
-    from stackrx.engine import load_all_checks
+    from stackrx.engine import check_sources, load_all_checks
 
     registry = load_all_checks()
     if fmt == "json":
-        rows = [reg.meta.model_dump(mode="json") for _id, reg in sorted(registry.items())]
+        sources = check_sources()
+        rows = [{**reg.meta.model_dump(mode="json"), "code": sources[cid]} for cid, reg in sorted(registry.items())]
         click.echo(json.dumps(rows, indent=2))
         return
     from stackrx.report.table import render_check_list
@@ -168,7 +169,7 @@ def checks_list(fmt: str) -> None:
 @click.argument("check_id")
 def checks_show(check_id: str) -> None:
     """Show the tale, the risk, what is read on each target kind, and the remediation."""
-    from stackrx.engine import load_all_checks
+    from stackrx.engine import check_sources, load_all_checks
     from stackrx.report.table import render_check
 
     registry = load_all_checks()
@@ -177,7 +178,7 @@ def checks_show(check_id: str) -> None:
         close = [c for c in sorted(registry) if c.split("-")[0] == check_id.upper().split("-")[0]]
         hint = f" (did you mean {', '.join(close[:5])}?)" if close else " (see `stackrx checks list`)"
         _die(f"no check {check_id!r}{hint}")
-    render_check(reg.meta, sys.stdout)
+    render_check(reg.meta, sys.stdout, check_sources()[reg.meta.id])
 
 
 @checks.command("docs")
@@ -185,10 +186,10 @@ def checks_show(check_id: str) -> None:
 @click.option("--check", "check_only", is_flag=True, help="Exit 1 if --output differs from what would be written.")
 def checks_docs(output: str | None, check_only: bool) -> None:
     """Generate the Markdown catalogue (docs/checks.md) from the checks' metadata."""
-    from stackrx.engine import load_all_checks
+    from stackrx.engine import check_sources, load_all_checks
     from stackrx.report.catalogue_doc import render_markdown
 
-    text = render_markdown([reg.meta for reg in load_all_checks().values()])
+    text = render_markdown([reg.meta for reg in load_all_checks().values()], check_sources())
     if check_only:
         if not output:
             _die("--check needs --output FILE")

@@ -51,6 +51,23 @@ def load_all_checks() -> dict[str, RegisteredCheck]:
     return REGISTRY
 
 
+def source_of(fn: CheckFn) -> str:
+    """Where a check function lives, as a path to open: `src/stackrx/checks/net.py::conntrack_saturation`."""
+    return f"src/{fn.__module__.replace('.', '/')}.py::{fn.__qualname__}"
+
+
+def check_sources() -> dict[str, list[str]]:
+    """Every implementation of each check id: the registered one, and the cross-node half of a shared id."""
+    from stackrx.checks.fleet import fleet_checks
+
+    out = {cid: [source_of(reg.fn)] for cid, reg in load_all_checks().items()}
+    for cid, reg in fleet_checks().items():
+        where = source_of(reg.fn)
+        if where not in out.setdefault(cid, []):
+            out[cid].append(where)
+    return out
+
+
 @dataclass
 class ScanOptions:
     log_window: timedelta = timedelta(days=7)

@@ -246,8 +246,8 @@ def test_distro_entries_carry_no_upstream_range_for_their_family() -> None:
 RECENT = "Mon Nov 30 10:00:00 UTC 2026"
 
 
-def _deb_pkgs(tmp_path: Path, *rows: tuple[str, str]) -> list[Result]:
-    node = NodeTree("cmp-1", collected=RECENT)
+def _deb_pkgs(tmp_path: Path, *rows: tuple[str, str], collected: str = RECENT) -> list[Result]:
+    node = NodeTree("cmp-1", collected=collected)
     node.file("sos_commands/dpkg/dpkg_-l", DPKG_HEADER + "".join(
         f"ii  {name:<28} {version:<32} amd64        pkg\n" for name, version in rows))
     return scan_tree(node, tmp_path, "UPG-007")
@@ -301,6 +301,76 @@ def test_real_table_el7_keepalived_before_rhsa_fails(tmp_path: Path) -> None:
                                    "keepalived-2.1.5-6.el8.x86_64"])
 def test_real_table_el7_keepalived_fixed_or_el8_passes(tmp_path: Path, nevra: str) -> None:
     assert _one(_rpm_pkgs(tmp_path, nevra)).status is Status.passed
+
+
+# -- OVN rows: Ubuntu notices for Ubuntu builds, the upstream advisories for RDO/RHEL and the rest ------------
+OVN_UBUNTU = {"CVE-2024-2182-ovn-ubuntu", "CVE-2025-0650-ovn-ubuntu"}
+OVN_2026 = {"CVE-2026-5265-ovn", "CVE-2026-5367-ovn"}
+
+
+def _ovn_deb(tmp_path: Path, version: str, collected: str = RECENT) -> list[Result]:
+    return _deb_pkgs(tmp_path, ("ovn-common", version), ("ovn-host", version), collected=collected)
+
+
+def test_real_table_ubuntu_ovn_build_before_the_usns_fails(tmp_path: Path) -> None:
+    results = {r.resource: r for r in failing(_ovn_deb(tmp_path, "22.03.3-0ubuntu0.22.04.1"))}
+    # 22.03.3 already has the CVE-2023-3153 fix; the 2026 advisories match on the upstream number alone.
+    assert set(results) == OVN_UBUNTU | OVN_2026
+    acl = results["CVE-2025-0650-ovn-ubuntu"]
+    assert (acl.status, acl.severity) == (Status.fail, Severity.high)
+    assert "fixed in 22.03.3-0ubuntu0.22.04.5 for ubuntu jammy" in acl.message and "USN-7396-1" in acl.message
+    assert sorted(e.line for e in acl.evidence) == [7, 8]
+    bfd = results["CVE-2024-2182-ovn-ubuntu"]
+    assert (bfd.status, bfd.severity) == (Status.warn, Severity.medium)
+    assert "fixed in 22.03.3-0ubuntu0.22.04.2 for ubuntu jammy" in bfd.message and "USN-6691-1" in bfd.message
+
+
+@pytest.mark.parametrize("version", [
+    "22.03.3-0ubuntu0.22.04.5",         # the jammy build of USN-7396-1, past USN-6691-1 too
+    "22.03.3-0ubuntu0.22.04.5~cloud0",  # its Cloud Archive rebuild
+    "24.03.2-0ubuntu0.24.04.2",         # the noble fix
+    "23.03.1-1~deb12u2",                # Debian bookworm: no Ubuntu row covers it
+])
+def test_real_table_ubuntu_ovn_fixed_or_other_build_passes_the_usn_rows(tmp_path: Path, version: str) -> None:
+    raised = {r.resource for r in failing(_ovn_deb(tmp_path, version))}
+    assert not raised & OVN_UBUNTU and "CVE-2023-3153-ovn" not in raised
+
+
+def test_real_table_ovn_snapshot_is_judged_on_its_collection_day(tmp_path: Path) -> None:
+    # A focal build from before both USNs: on 2024-06-01 only what was published by then is raised.
+    results = _ovn_deb(tmp_path, "20.03.2-0ubuntu0.20.04.4", collected=_sos_date(datetime(2024, 6, 1, 10, tzinfo=UTC)))
+    assert {r.resource for r in failing(results)} == {"CVE-2023-3153-ovn", "CVE-2024-2182-ovn-ubuntu"}
+    note = [r for r in results if r.resource == "published-after-collection"]
+    assert len(note) == 1 and note[0].status is Status.passed
+    later = note[0].message.rsplit("re-scan the node as it is now: ", 1)[1].split(", ")
+    assert set(later) == {"CVE-2025-0650-ovn-ubuntu"} | OVN_2026
+
+
+def test_real_table_ovn_snapshot_older_than_every_ovn_advisory_passes(tmp_path: Path) -> None:
+    r = _one(_ovn_deb(tmp_path, "20.03.2-0ubuntu0.20.04.4", collected=_sos_date(datetime(2022, 2, 10, 16, tzinfo=UTC))))
+    assert r.status is Status.passed and "5 advisories published after this snapshot" in r.message
+    later = set(r.message.rsplit("re-scan the node as it is now: ", 1)[1].split(", "))
+    assert later == {"CVE-2023-3153-ovn", "CVE-2025-0650-ovn-ubuntu", "CVE-2024-2182-ovn-ubuntu"} | OVN_2026
+
+
+@pytest.mark.parametrize(("nevra", "raised", "fixed"), [
+    # A Fast Datapath build still numbered 22.03.0: every row matches its upstream part and says to read the changelog.
+    ("ovn22.03-host-22.03.0-37.el8fdp.x86_64",
+     {"CVE-2023-3153-ovn", "CVE-2024-2182-ovn", "CVE-2025-0650-ovn"} | OVN_2026, "22.03.8"),
+    ("ovn24.03-host-24.03.1-36.el9fdp.x86_64", {"CVE-2025-0650-ovn"} | OVN_2026, "24.03.5"),
+])
+def test_real_table_rpm_ovn_before_the_upstream_fix_fails(tmp_path: Path, nevra: str, raised: set[str],
+                                                           fixed: str) -> None:
+    results = {r.resource: r for r in failing(_rpm_pkgs(tmp_path, nevra))}
+    assert set(results) == raised
+    acl = results["CVE-2025-0650-ovn"]
+    assert (acl.status, acl.severity) == (Status.fail, Severity.high)
+    assert f"fixed upstream in {fixed};" in acl.message and "changelog" in acl.message
+    assert "oss-security/2025/01/22" in acl.message and acl.evidence[0].source == "installed-rpms"
+
+
+def test_real_table_rpm_ovn_with_every_fix_passes(tmp_path: Path) -> None:
+    assert _one(_rpm_pkgs(tmp_path, "ovn24.03-host-24.03.8-31.el9s.x86_64")).status is Status.passed
 
 
 @pytest.mark.skipif(not COMPUTE4.exists(), reason="real sosreport not present")

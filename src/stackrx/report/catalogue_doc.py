@@ -15,14 +15,18 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(metas: list[CheckMeta]) -> str:
+def render_markdown(metas: list[CheckMeta], sources: dict[str, list[str]] | None = None) -> str:
     metas = sorted(metas, key=lambda m: (m.area, m.id))
     out = [HEADER, "| id | area | severity | modes | title |", "| --- | --- | --- | --- | --- |"]
     out += [f"| [{m.id}](#{m.id.lower()}) | {m.area} | {m.severity.value} | {', '.join(m.modes)} "
             f"| {_cell(m.title)} |" for m in metas]
     for m in metas:
         out += ["", f"## {m.id}", "", f"**{m.title}** — severity {m.severity.value}, area `{m.area}`, "
-                f"modes {', '.join(m.modes)}.", "", "**The tale.** " + m.tale, "",
+                f"modes {', '.join(m.modes)}.", ""]
+        code = (sources or {}).get(m.id)
+        if code:
+            out += ["Code: " + ", ".join(f"`{where}`" for where in code) + ".", ""]
+        out += ["**The tale.** " + m.tale, "",
                 "**What it checks.** " + m.description, "", "**Why it matters.** " + m.risk]
         if m.reads:
             out += ["", "**What it reads.**", ""]

@@ -92,10 +92,13 @@ def render_check_list(metas: list[CheckMeta], out: TextIO) -> None:
         console.print(table)
 
 
-def render_check(meta: CheckMeta, out: TextIO) -> None:
+def render_check(meta: CheckMeta, out: TextIO, sources: list[str] | None = None) -> None:
     console = _console(out, None)
     console.print(f"[bold]{meta.id}[/bold] — {meta.title}")
-    console.print(f"severity: {meta.severity.value}   area: {meta.area}   modes: {', '.join(meta.modes)}\n")
+    console.print(f"severity: {meta.severity.value}   area: {meta.area}   modes: {', '.join(meta.modes)}")
+    for where in sources or ():
+        console.print(Text(f"code: {where}"))
+    console.print()
     for heading, body in (("The tale", meta.tale), ("What it checks", meta.description), ("Why it matters", meta.risk)):
         console.print(f"[bold underline]{heading}[/bold underline]")
         console.print(Text(body + "\n"))
