@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -371,9 +372,27 @@ def test_worker_processes_give_the_same_result(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(logs, "_split", recording)
     parallel = _summary(scan_path(path, collected_at=NOW, workers=3))
-    assert len(ranges) == 3 and ranges[-1][1] == path.stat().st_size
+    assert len(ranges) == 3 * logs.RANGES_PER_WORKER and ranges[-1][1] == path.stat().st_size
     assert parallel == single
     assert single[0] < single[1]  # the window start really is inside the file
+
+
+def test_ranges_a_dead_worker_took_are_scanned_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that takes ranges from the pipe and dies leaves holes the parent fills."""
+    path = tmp_path / "nova-compute.log"
+    _spanning_log(path, 40_000)
+    single = _summary(scan_path(path, collected_at=NOW, workers=1))
+    monkeypatch.setattr(logs, "PARALLEL_MIN_BYTES", 1024)
+    parent, take = os.getpid(), logs._take_ranges
+
+    def dying(tokens: int, *args: Any) -> Any:
+        if os.getpid() != parent:
+            os.read(tokens, 8)  # claims two ranges, scans neither
+            os._exit(3)
+        return take(tokens, *args)
+
+    monkeypatch.setattr(logs, "_take_ranges", dying)
+    assert _summary(scan_path(path, collected_at=NOW, workers=2)) == single
 
 
 def test_whole_chunk_shortcut_matches_line_by_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

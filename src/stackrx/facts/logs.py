@@ -723,6 +723,7 @@ def _source_name(view: HostView, log: LogFile) -> str:
 # A big plain file is cut into line-aligned byte ranges scanned in parallel by forked processes. Threads would
 # not help: the per-line confirmation and the tally run in Python and hold the GIL.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+RANGES_PER_WORKER = 4
 
 
 def _workers() -> int:
@@ -777,44 +778,62 @@ def _split(path: Path, size: int, parts: int) -> list[tuple[int, int]]:
 
 def _scan_parallel(real: Path, size: int, workers: int, only: list[bool], ctx: _Context, order: int
                    ) -> dict[int, _SigTally]:
-    """The first range here, the others in forked children that send their tallies back through a pipe.
+    """Line-aligned ranges shared out on demand between this process and forked children.
 
-    A bare fork costs a few milliseconds where a process pool costs tens; a child that fails for any reason
-    has its range scanned here instead.
+    There are RANGES_PER_WORKER ranges per process, handed out through a pipe of range numbers (4-byte
+    reads from a pipe do not interleave), so a process on a busier core simply takes fewer: with one range
+    each, the run lasts as long as the slowest core's half. A bare fork costs a few milliseconds where a
+    process pool costs tens; children send their tallies back through a pipe, and ranges a failed child had
+    taken are scanned here.
     """
-    ranges = _split(real, size, workers)
-    children: list[tuple[int, int, tuple[int, int]]] = []
-    for start, end in ranges[1:]:
+    ranges = _split(real, size, workers * RANGES_PER_WORKER)
+    token_read, token_write = os.pipe()
+    os.write(token_write, b"".join(i.to_bytes(4, "little") for i in range(len(ranges))))
+    os.close(token_write)  # a drained pipe then reads as end of file
+    children: list[tuple[int, int]] = []
+    for _ in range(min(workers, len(ranges)) - 1):
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             status = 1
             try:
                 os.close(read_fd)
-                payload = pickle.dumps(_scan_range(str(real), start, end, only, ctx), pickle.HIGHEST_PROTOCOL)
+                payload = pickle.dumps(_take_ranges(token_read, real, ranges, only, ctx), pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(write_fd, "wb") as pipe:
                     pipe.write(payload)
                 status = 0
             finally:
                 os._exit(status)
         os.close(write_fd)
-        children.append((pid, read_fd, (start, end)))
-    parts = [_scan_range(str(real), ranges[0][0], ranges[0][1], only, ctx)]
-    for pid, read_fd, (start, end) in children:
+        children.append((pid, read_fd))
+    parts = _take_ranges(token_read, real, ranges, only, ctx)
+    os.close(token_read)
+    for pid, read_fd in children:
         with os.fdopen(read_fd, "rb") as pipe:
             payload = pipe.read()
         _pid, status = os.waitpid(pid, 0)
         try:
-            part = pickle.loads(payload) if status == 0 and payload else None
+            if status == 0 and payload:
+                parts.update(pickle.loads(payload))
         except (pickle.UnpicklingError, EOFError, ValueError):
-            part = None
-        parts.append(part if part is not None else _scan_range(str(real), start, end, only, ctx))
+            pass
     out: dict[int, _SigTally] = {}
     offset = 0
-    for tallies, newlines in parts:
+    for index, (start, end) in enumerate(ranges):
+        tallies, newlines = parts[index] if index in parts else _scan_range(str(real), start, end, only, ctx)
         _merge_into(out, {sig: tally.renumbered(order, offset) for sig, tally in tallies.items()})
         offset += newlines
     return out
+
+
+def _take_ranges(tokens: int, real: Path, ranges: list[tuple[int, int]], only: list[bool], ctx: _Context
+                 ) -> dict[int, tuple[dict[int, _SigTally], int]]:
+    """Scan ranges by number from the token pipe until it is empty."""
+    done: dict[int, tuple[dict[int, _SigTally], int]] = {}
+    while len(token := os.read(tokens, 4)) == 4:
+        index = int.from_bytes(token, "little")
+        done[index] = _scan_range(str(real), *ranges[index], only, ctx)
+    return done
 
 
 def _tally_file(
