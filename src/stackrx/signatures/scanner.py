@@ -635,7 +635,8 @@ class Scanner:
             return
         self._automaton = _ac.BytesAhoCorasick([lit for _p, lit in entries], matchkind=_ac.MATCHKIND_LEFTMOST_FIRST)
         self._order = [plan for plan, _lit in entries]
-        self._shadows = [_shadows(pid, [lit for _p, lit in entries]) for pid in range(len(entries))]
+        literals, owners = [lit for _p, lit in entries], [plan.sig for plan, _lit in entries]
+        self._shadows = [_shadows(pid, literals, owners) for pid in range(len(entries))]
 
     def _compile_hyperscan(self, plans: list[_Plan]) -> None:
         """One block-mode database: a signature's mandatory literal when it has one, else its rewrite.
@@ -877,16 +878,19 @@ _ID_BITS = 12
 _ID_MASK = (1 << _ID_BITS) - 1
 
 
-def _shadows(pid: int, literals: list[bytes]) -> tuple[tuple[int, bytes, int], ...]:
+def _shadows(pid: int, literals: list[bytes], owners: list[int]) -> tuple[tuple[int, bytes, int], ...]:
     """(offset, literal, id) of every literal that could start inside literal `pid` where it occurs.
 
     A leftmost-first search resumes after each match, so such an occurrence is never reported by it. Offset 0
-    covers a literal sharing a prefix with this one: at one start, only the first listed is reported.
+    covers a literal sharing a prefix with this one: at one start, only the first listed is reported. Literals
+    of the same signature are left out: its line is already reported, and confirmed by the same regex.
     """
     mine = literals[pid]
     out = []
     for other, literal in enumerate(literals):
-        for offset in range(0 if other != pid else 1, len(mine)):
+        if owners[other] == owners[pid]:
+            continue
+        for offset in range(len(mine)):
             overlap = min(len(mine) - offset, len(literal))
             if mine[offset : offset + overlap] == literal[:overlap]:
                 out.append((offset, literal, other))
