@@ -140,6 +140,9 @@ def fake_bin(tmp: Path, *, engine: str | None = "docker", mariadb: str = "Restar
         fake_tool(bindir, data, tool, {args: (SOS / rel).read_text()})
     fake_tool(bindir, data, "mount", {"-l": "/dev/vda1 on / type ext4 (rw,relatime) [cloudimg-rootfs]\n"})
     fake_tool(bindir, data, "dmesg", {"-T": dmesg})
+    # dmesg -T prints local time: the collector must ask for UTC, the zone of the bundle's own clock.
+    (bindir / "dmesg").write_text((bindir / "dmesg").read_text().replace(
+        'case "$*" in', '[ "$TZ" = UTC ] || { echo "dmesg: TZ=$TZ, expected UTC" >&2; exit 1; }\ncase "$*" in', 1))
     fake_tool(bindir, data, "nft", {"-a list ruleset": "table inet filter { # handle 1\n}\n"})
     fake_tool(bindir, data, "iptables-save", {"": "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n"})
     if engine:

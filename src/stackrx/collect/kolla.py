@@ -18,7 +18,7 @@ that open a sosreport find each output where they already look. A log larger tha
 as sos does: the tail (from the first line start) goes to `sos_strings/kolla/<a.b.c>.tailed` and the host
 path becomes a relative link to it, so both a path lookup and a sos_strings lookup find it.
 
-Commands run from a fixed list as argument vectors (never a shell), with LC_ALL=C and a timeout; one that
+Commands run from a fixed list as argument vectors (never a shell), with LC_ALL=C, TZ=UTC and a timeout; one that
 is not installed, times out or fails without output is recorded as not collected, never an error. Nothing
 on the host is changed. The tarball holds raw configs with their passwords, as a sosreport does, so it is
 created 0600 and only renamed into place once complete.
@@ -199,7 +199,8 @@ class _Runner:
         exe = self.which(argv[0])
         if exe is None:
             return _Ran(None, f"{argv[0]} not found on PATH")
-        env = dict(os.environ, LC_ALL="C", LANG="C", PATH=self.path)
+        # TZ=UTC: human-readable stamps (dmesg -T, ps START) then share the bundle's UTC collection time.
+        env = dict(os.environ, LC_ALL="C", LANG="C", TZ="UTC", PATH=self.path)
         # Output to files, not pipes: memory stays bounded and a grandchild holding a pipe cannot outlive
         # the timeout.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
