@@ -31,10 +31,7 @@ import json
 import os
 import posixpath
 import re
-import shutil
-import signal
 import socket
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
@@ -50,7 +47,7 @@ from stackrx.errors import UsageError
 from stackrx.sources.base import MAX_TEXT_BYTES
 from stackrx.sources.commands import COMMAND_TIMEOUT_S, COMMANDS, NETNS_COMMANDS, mangle
 from stackrx.sources.kolla import VOLUME_DIRS
-from stackrx.sources.live import NETNS_NAME
+from stackrx.sources.live import NETNS_NAME, Ran, run_bounded
 
 # Container engines Kolla deploys with, in the order of VOLUME_DIRS (docker, then podman).
 ENGINES = ("docker", "podman")
@@ -180,56 +177,15 @@ def sos_file(plugin: str, argv: tuple[str, ...], subdir: str = "") -> str:
 
 
 # -- commands -------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Ran:
-    output: bytes | None
-    reason: str = ""
-
-
 class _Runner:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
         self.path = os.pathsep.join(dict.fromkeys([*path, *_SBIN]))
 
-    def which(self, name: str) -> str | None:
-        return shutil.which(name, path=self.path)
-
-    def run(self, argv: tuple[str, ...]) -> _Ran:
-        exe = self.which(argv[0])
-        if exe is None:
-            return _Ran(None, f"{argv[0]} not found on PATH")
+    def run(self, argv: tuple[str, ...]) -> Ran:
         # TZ=UTC: human-readable stamps (dmesg -T, ps START) then share the bundle's UTC collection time.
-        env = dict(os.environ, LC_ALL="C", LANG="C", TZ="UTC", PATH=self.path)
-        # Output to files, not pipes: memory stays bounded and a grandchild holding a pipe cannot outlive
-        # the timeout.
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            try:
-                proc = subprocess.Popen([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                        env=env, start_new_session=True)
-            except OSError as exc:
-                return _Ran(None, f"cannot run {argv[0]}: {exc.strerror or exc}")
-            try:
-                code = proc.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                return _Ran(None, f"timed out after {self.timeout:g}s")
-            out.seek(0)
-            data = out.read(MAX_TEXT_BYTES)
-            err.seek(0)
-            first = err.read(4096).decode("utf-8", errors="replace").strip().splitlines()
-        if code != 0 and not data.strip():
-            why = first[0] if first else "no output"
-            return _Ran(None, f"exit {code}: {why}"[:300])
-        return _Ran(data, f"exit {code}" if code else "")
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        proc.kill()
-    proc.wait()
+        return run_bounded(argv, self.path, self.timeout, env={"TZ": "UTC"})
 
 
 # -- the archive ----------------------------------------------------------------------------------------
@@ -398,7 +354,7 @@ class _Collector:
         self._record(shown, TAILED, detail, tailed)
 
     # -- commands ------------------------------------------------------------------------------------
-    def _store(self, argv: tuple[str, ...], plugin: str, ran: _Ran, subdir: str = "") -> bool:
+    def _store(self, argv: tuple[str, ...], plugin: str, ran: Ran, subdir: str = "") -> bool:
         assert self.archive is not None
         line = " ".join(argv)
         if ran.output is None:
@@ -409,7 +365,7 @@ class _Collector:
         self._record(line, COLLECTED, ran.reason, rel)
         return True
 
-    def _command(self, argv: tuple[str, ...], plugin: str, subdir: str = "") -> _Ran:
+    def _command(self, argv: tuple[str, ...], plugin: str, subdir: str = "") -> Ran:
         self.say(f"running {' '.join(argv)}")
         ran = self.runner.run(argv)
         self._store(argv, plugin, ran, subdir)

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,29 +113,10 @@ class LiveView(HostView):
         return self._netns_outputs[ident]
 
     def _run(self, argv: tuple[str, ...]) -> Text | None:
-        exe = shutil.which(argv[0], path=self._path)
-        if exe is None:
+        ran = run_bounded(argv, self._path, self.timeout)
+        if ran.output is None:
             return None
-        env = dict(os.environ, LC_ALL="C", LANG="C", PATH=self._path)
-        # Output goes to a file, not a pipe: memory stays bounded, and a grandchild that keeps the
-        # pipe open cannot make us wait past the timeout.
-        with tempfile.TemporaryFile() as out:
-            try:
-                proc = subprocess.Popen([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-            except OSError:
-                return None
-            try:
-                code = proc.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                return None
-            out.seek(0)
-            data = out.read(MAX_TEXT_BYTES)
-        content = data.decode("utf-8", errors="replace")
-        if code != 0 and not content.strip():
-            return None
-        return Text(f"cmd:{shlex.join(argv)}", content)
+        return Text(f"cmd:{shlex.join(argv)}", ran.output.decode("utf-8", errors="replace"))
 
     # -- identity --------------------------------------------------------------
     def hostname(self) -> str:
@@ -149,6 +131,43 @@ class LiveView(HostView):
     def collected_at(self) -> datetime:
         """When this view was opened: one instant for every check's log window."""
         return self._started
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A command's output (None when it is missing, could not start, timed out or failed silently) and why."""
+
+    output: bytes | None
+    reason: str = ""
+
+
+def run_bounded(argv: tuple[str, ...], path: str, timeout: float, env: dict[str, str] | None = None) -> Ran:
+    """Run an allow-listed argv without a shell: LC_ALL=C, a timeout, at most MAX_TEXT_BYTES of output kept."""
+    exe = shutil.which(argv[0], path=path)
+    if exe is None:
+        return Ran(None, f"{argv[0]} not found on PATH")
+    full_env = dict(os.environ, LC_ALL="C", LANG="C", PATH=path, **(env or {}))
+    # Output goes to files, not pipes: memory stays bounded, and a grandchild that keeps a pipe open
+    # cannot make us wait past the timeout.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    env=full_env, start_new_session=True)
+        except OSError as exc:
+            return Ran(None, f"cannot run {argv[0]}: {exc.strerror or exc}")
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return Ran(None, f"timed out after {timeout:g}s")
+        out.seek(0)
+        data = out.read(MAX_TEXT_BYTES)
+        err.seek(0)
+        first = err.read(4096).decode("utf-8", errors="replace").strip().splitlines()
+    if code != 0 and not data.strip():
+        why = first[0] if first else "no output"
+        return Ran(None, f"exit {code}: {why}"[:300])
+    return Ran(data, f"exit {code}" if code else "")
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
