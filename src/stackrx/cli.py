@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from stackrx.commands.report import FORMATS as REPORT_FORMATS
+from stackrx.commands.report import SEVERITIES
+
 if TYPE_CHECKING:
     from stackrx.models import ScanReport
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-REPORT_FORMATS = ("table", "json", "html", "sarif", "junit", "csv", "prometheus")
 EXIT_OK, EXIT_ERROR, EXIT_FINDINGS = 0, 1, 3
 
 EPILOG = """\b

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+from stackrx.commands.report import SEVERITIES
 
 EPILOG = """\b
 Credentials: the usual openstacksdk configuration. --os-cloud NAME (or OS_CLOUD) picks an entry of

@@ -7,7 +7,7 @@ from datetime import date
 
 import click
 
-_SEVERITIES = ("info", "low", "medium", "high", "critical")
+from stackrx.commands.report import SEVERITIES
 
 EPILOG = """\b
 URLs are SQLAlchemy URLs (PyMySQL is used whatever driver is named), e.g. the [api_database]
@@ -33,11 +33,11 @@ Examples:
 @click.argument("urls", nargs=-1, required=True, metavar="URL...")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
-@click.option("--severity", type=click.Choice(_SEVERITIES), default="low", show_default=True,
+@click.option("--severity", type=click.Choice(SEVERITIES), default="low", show_default=True,
               help="Show findings at or above this severity.")
 @click.option("--only", multiple=True, metavar="IDS", help="Run only these check ids (comma-separated).")
 @click.option("--skip", multiple=True, metavar="IDS", help="Skip these check ids (comma-separated).")
-@click.option("--fail-on", type=click.Choice(_SEVERITIES), default="high", show_default=True,
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="high", show_default=True,
               help="Exit 3 when a finding is at or above this severity.")
 @click.option("--all", "show_all", is_flag=True, help="Also list passed and skipped checks in the table.")
 @click.option("--count", type=click.Choice(["auto", "exact", "estimate"]), default="auto", show_default=True,

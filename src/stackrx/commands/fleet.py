@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stackrx.commands.report import FORMATS, SEVERITIES
+
 if TYPE_CHECKING:
     from stackrx.models import ScanReport
-
-_SEVERITIES = ("info", "low", "medium", "high", "critical")
-_FORMATS = ("table", "json", "html", "sarif", "junit", "csv", "prometheus")
 
 EPILOG = """\b
 Targets (any mix, several allowed):
@@ -39,15 +38,15 @@ Examples:
 
 @click.command("fleet", epilog=EPILOG)
 @click.argument("targets", nargs=-1, required=True, metavar="TARGETS...")
-@click.option("--format", "fmt", type=click.Choice(_FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
-@click.option("--severity", type=click.Choice(_SEVERITIES), default="low", show_default=True,
+@click.option("--severity", type=click.Choice(SEVERITIES), default="low", show_default=True,
               help="Show findings at or above this severity.")
 @click.option("--only", multiple=True, metavar="IDS", help="Run only these check ids or areas (comma-separated).")
 @click.option("--skip", multiple=True, metavar="IDS", help="Skip these check ids or areas (comma-separated).")
 @click.option("--limit", multiple=True, metavar="PATTERNS",
               help="Only inventory hosts or groups matching (comma-separated, wildcards, !x excludes).")
-@click.option("--fail-on", type=click.Choice(_SEVERITIES), default="high", show_default=True,
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="high", show_default=True,
               help="Exit 3 when a finding, or a host that could not be collected (high), is at or above this.")
 @click.option("--log-window", type=click.IntRange(1, 3650), default=7, show_default=True, metavar="DAYS",
               help="How far back from each node's collection time log lines count.")
